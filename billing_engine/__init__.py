@@ -1,0 +1,1 @@
+"""Tariffs, consumption, invoices, ledger, dunning and the billing scheduler."""

@@ -1,0 +1,1 @@
+"""The MQTT consumer: batches, decodes, de-duplicates and stores meter frames."""

@@ -1,0 +1,70 @@
+"""Settings, read once from ``METERFLOW_*`` environment variables into a frozen object."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from meterflow.errors import ConfigError
+
+PREFIX = "METERFLOW_"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Every tunable of meterflow; the field ``foo_bar`` is ``METERFLOW_FOO_BAR``."""
+
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    ingest_client_id: str = "ingest-1"
+    ingest_batch_frames: int = 5000
+    ingest_batch_ms: int = 200
+    ingest_receive_maximum: int = 1000
+    ingest_session_expiry_s: int = 7 * 24 * 3600
+    ingest_shared: bool = True
+    metrics_port: int = 9108
+    broker_password_file: Path | None = None
+    broker_acl_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from the environment, then apply ``overrides``.
+
+        Raises ConfigError if a variable cannot be converted to its field's type.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _convert(field.name, str(field.type), raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, type_name: str, raw: str) -> Any:
+    variable = PREFIX + name.upper()
+    try:
+        if type_name.startswith("bool"):
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("Path"):
+            return Path(raw)
+    except ValueError:
+        raise ConfigError(f"{variable}={raw!r} is not a valid {type_name}") from None
+    return raw

@@ -1,0 +1,1 @@
+"""The customer e-office (iBOK) and staff console: a Flask app."""

@@ -1,0 +1,1 @@
+"""Frame codecs (pure functions, bytes in, records out), meter drivers and field collectors."""

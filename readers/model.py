@@ -1,0 +1,107 @@
+"""The values every codec returns: a header, data records and driver fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+Kind = Literal["mbus", "wmbus"]
+Value = Decimal | int | str | datetime | date | bytes | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """One data record of the variable data structure, with the VIF scaling applied.
+
+    ``quantity`` names what is measured (``volume``, ``flow``, ``datetime``, ``error_flags``,
+    ``manufacturer_specific``...), ``unit`` its unit (``m3``, ``m3/h``, ``C``, or ``""``),
+    ``function`` is ``instantaneous``, ``maximum``, ``minimum`` or ``error``. ``modifiers``
+    lists VIFE meanings that qualify the quantity (``"backward"`` for reversed flow...).
+    """
+
+    quantity: str
+    unit: str
+    value: Value
+    storage: int = 0
+    tariff: int = 0
+    subunit: int = 0
+    function: str = "instantaneous"
+    modifiers: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data; exact values become strings."""
+        return {
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "value": value_text(self.value),
+            "storage": self.storage,
+            "tariff": self.tariff,
+            "subunit": self.subunit,
+            "function": self.function,
+            "modifiers": list(self.modifiers),
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Header:
+    """Who sent a telegram: the meter's secondary address plus access number and status."""
+
+    manufacturer: str
+    id: str
+    version: int
+    device_type: int
+    access_no: int | None = None
+    status: int | None = None
+
+    @property
+    def meter_id(self) -> str:
+        """The meter's identity in the store: manufacturer code and 8-digit id."""
+        return f"{self.manufacturer}-{self.id}"
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the header as JSON-ready data."""
+        return {
+            "manufacturer": self.manufacturer,
+            "id": self.id,
+            "version": self.version,
+            "device_type": self.device_type,
+            "access_no": self.access_no,
+            "status": self.status,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Telegram:
+    """A decoded frame: its header, its records and, when a driver matched, named fields."""
+
+    kind: Kind
+    header: Header
+    records: tuple[Record, ...]
+    driver: str | None = None
+    fields: Mapping[str, Value] = dataclasses.field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the telegram as JSON-ready data, as ``meterflow decode`` prints it."""
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "header": self.header.as_json(),
+            "records": [record.as_json() for record in self.records],
+        }
+        if self.driver is not None:
+            data["driver"] = self.driver
+            data["fields"] = {name: value_text(v) for name, v in self.fields.items()}
+        return data
+
+
+def value_text(value: Value) -> str | int | None:
+    """Render an exact value for JSON: decimals and dates as strings, bytes as hex."""
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, bytes):
+        return value.hex().upper()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)

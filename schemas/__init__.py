@@ -1,0 +1,1 @@
+"""The data contract: SQL migrations and their runner, the MQTT envelope, storage mode."""
