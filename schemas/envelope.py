@@ -74,7 +74,10 @@ def build_envelope(gateway: str, kind: Kind, frames: Iterable[RawFrame]) -> byte
     """Return the JSON payload carrying ``frames``."""
     items: list[dict[str, Any]] = []
     for frame in frames:
-        item: dict[str, Any] = {"received_at": format_time(frame.received_at), "hex": frame.data.hex()}
+        item: dict[str, Any] = {
+            "received_at": format_time(frame.received_at),
+            "hex": frame.data.hex(),
+        }
         if frame.rssi_dbm is not None:
             item["rssi_dbm"] = frame.rssi_dbm
         items.append(item)

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-ADMIN_URL = os.environ.get("METERFLOW_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "METERFLOW_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 BROKER_HOST = os.environ.get("METERFLOW_TEST_BROKER_HOST", "127.0.0.1")
 BROKER_PORT = int(os.environ.get("METERFLOW_TEST_BROKER_PORT", "1883"))
 
