@@ -30,6 +30,15 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def migrated_db(database_url: str) -> str:
+    """The test run's database with every schema migration applied; returns its URL."""
+    from schemas.migrate import migrate
+
+    migrate(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
 def mqtt_url() -> str:
     """The URL of the real Mosquitto broker on loopback."""
     try:
