@@ -1,0 +1,1 @@
+"""Field collectors: the M-Bus master and the store-and-forward MQTT publisher."""
