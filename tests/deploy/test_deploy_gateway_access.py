@@ -1,0 +1,156 @@
+"""Gateways registered by meterflow reach the production-configured broker only as allowed."""
+
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from secured_broker import SecuredBroker
+
+from ingest import broker_auth
+from ingest.fleet import add_gateway, grant_broker_user, revoke_gateway
+
+Messages = queue.Queue[tuple[str, bytes]]
+
+
+@pytest.fixture
+def conn(migrated_db: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(migrated_db) as connection:
+        yield connection
+
+
+def _gateway_id() -> str:
+    return f"gw-{uuid.uuid4().hex[:10]}"
+
+
+def _subscribe(client: mqtt.Client, *topics: str) -> Messages:
+    """Subscribe ``client`` to ``topics`` and wait for the SUBACK; return its inbox."""
+    inbox: Messages = queue.Queue()
+    granted: queue.Queue[list[mqtt.ReasonCode]] = queue.Queue()
+    client.on_message = lambda _c, _u, message: inbox.put((message.topic, message.payload))
+    client.on_subscribe = lambda _c, _u, _mid, reasons, _p: granted.put(reasons)
+    client.subscribe([(topic, 1) for topic in topics])
+    reasons = granted.get(timeout=10)
+    assert not any(reason.is_failure for reason in reasons), f"refused: {reasons}"
+    return inbox
+
+
+def _publish(client: mqtt.Client, topic: str, payload: bytes) -> None:
+    client.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
+
+
+def _close(*clients: mqtt.Client) -> None:
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _started(make: Callable[[], SecuredBroker]) -> tuple[SecuredBroker, mqtt.Client, Messages]:
+    """A running broker with an ingest user subscribed the way ingest workers are."""
+    broker = make()
+    password = grant_broker_user(broker.files, "ingest", "ingest")
+    broker.start()
+    ingest = broker.client("ingest", password)
+    return broker, ingest, _subscribe(ingest, "$share/ingest/mf/v1/+/+")
+
+
+def _reload(broker: SecuredBroker) -> None:
+    before = broker.log().count("Reloading config")
+    broker_auth.reload_broker(broker.pid_file)
+    deadline = time.monotonic() + 10
+    while broker.log().count("Reloading config") == before:
+        assert time.monotonic() < deadline, "broker did not reload"
+        time.sleep(0.05)
+
+
+def test_added_gateway_publishes_to_the_ingest_user(
+    conn: psycopg.Connection[tuple[object, ...]], secured_broker: Callable[[], SecuredBroker]
+) -> None:
+    gateway = _gateway_id()
+    broker, ingest, inbox = _started(secured_broker)
+    password = add_gateway(conn, broker.files, gateway, "pump station")
+    _reload(broker)
+    client = broker.client(gateway, password)
+    _publish(client, f"mf/v1/{gateway}/wmbus", b"frames")
+    assert inbox.get(timeout=10) == (f"mf/v1/{gateway}/wmbus", b"frames")
+    _close(client, ingest)
+
+
+def test_gateway_cannot_publish_under_another_gateways_topic(
+    conn: psycopg.Connection[tuple[object, ...]], secured_broker: Callable[[], SecuredBroker]
+) -> None:
+    own, other = _gateway_id(), _gateway_id()
+    broker = secured_broker()
+    password = add_gateway(conn, broker.files, own)
+    add_gateway(conn, broker.files, other)
+    ingest_password = grant_broker_user(broker.files, "ingest", "ingest")
+    broker.start()
+    ingest = broker.client("ingest", ingest_password)
+    inbox = _subscribe(ingest, "mf/v1/+/+")
+    client = broker.client(own, password)
+    _publish(client, f"mf/v1/{other}/wmbus", b"forged")
+    _publish(client, f"mf/v1/{own}/cmd", b"forged command")
+    # The broker handles one client's publishes in order: once this marker arrives, the
+    # forged messages would have arrived before it had they been let through.
+    _publish(client, f"mf/v1/{own}/mbus", b"marker")
+    assert inbox.get(timeout=10) == (f"mf/v1/{own}/mbus", b"marker")
+    assert inbox.empty()
+    _close(client, ingest)
+
+
+def test_gateway_cannot_read_another_gateways_commands(
+    conn: psycopg.Connection[tuple[object, ...]], secured_broker: Callable[[], SecuredBroker]
+) -> None:
+    own, other = _gateway_id(), _gateway_id()
+    broker = secured_broker()
+    password = add_gateway(conn, broker.files, own)
+    portal_password = grant_broker_user(broker.files, "portal", "commands")
+    broker.start()
+    gateway = broker.client(own, password)
+    # Mosquitto 2 grants the subscription and applies the read rule to each message.
+    commands = _subscribe(gateway, f"mf/v1/{other}/cmd", f"mf/v1/{own}/cmd")
+    portal = broker.client("portal", portal_password)
+    acks = _subscribe(portal, "mf/v1/+/cmd/ack")
+    _publish(portal, f"mf/v1/{other}/cmd", b'{"action":"read"}')
+    _publish(portal, f"mf/v1/{own}/cmd", b'{"action":"read"}')
+    assert commands.get(timeout=10) == (f"mf/v1/{own}/cmd", b'{"action":"read"}')
+    assert commands.empty()
+    _publish(gateway, f"mf/v1/{own}/cmd/ack", b"ok")
+    assert acks.get(timeout=10) == (f"mf/v1/{own}/cmd/ack", b"ok")
+    _close(gateway, portal)
+
+
+def test_revoked_gateway_cannot_connect(
+    conn: psycopg.Connection[tuple[object, ...]], secured_broker: Callable[[], SecuredBroker]
+) -> None:
+    gateway = _gateway_id()
+    broker = secured_broker()
+    password = add_gateway(conn, broker.files, gateway)
+    broker.start()
+    _close(broker.client(gateway, password))
+    revoke_gateway(conn, broker.files, gateway)
+    _reload(broker)
+    client, reason = broker.try_connect(gateway, password)
+    assert reason is not None and reason.is_failure
+    assert reason.getName() == "Not authorized"
+    client.loop_stop()
+
+
+def test_wrong_password_is_refused(
+    conn: psycopg.Connection[tuple[object, ...]], secured_broker: Callable[[], SecuredBroker]
+) -> None:
+    gateway = _gateway_id()
+    broker = secured_broker()
+    password = add_gateway(conn, broker.files, gateway)
+    broker.start()
+    client, reason = broker.try_connect(gateway, password[:-1] + "x")
+    assert reason is not None and reason.is_failure
+    client.loop_stop()
+    anonymous, reason = broker.try_connect("", "")
+    assert reason is not None and reason.is_failure
+    anonymous.loop_stop()
