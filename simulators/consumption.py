@@ -86,7 +86,7 @@ def litres_m3(litres: int) -> Decimal:
     return Decimal(litres).scaleb(-3)
 
 
-def _mix(*parts: int) -> int:
+def hash64(*parts: int) -> int:
     """Return a 64-bit hash of integers (splitmix64 rounds): cheap, stable across runs."""
     x = 0x9E3779B97F4A7C15
     for part in parts:
@@ -97,9 +97,9 @@ def _mix(*parts: int) -> int:
     return x
 
 
-def _unit(*parts: int) -> float:
+def uniform(*parts: int) -> float:
     """Return a uniform draw in [0, 1) determined by ``parts``."""
-    return (_mix(*parts) >> 11) / float(1 << 53)
+    return (hash64(*parts) >> 11) / float(1 << 53)
 
 
 class VirtualMeter:
@@ -125,6 +125,7 @@ class VirtualMeter:
         self.clock = start
         self.access_no = seed & 0xFF
         self._hour = hour_index(start)
+        self._memo: tuple[int, tuple[int, int]] = (-1, (0, 0))
         self._base_litres = self.traits.initial_litres
         self._forward_done = 0
         self._backward_done = 0
@@ -141,10 +142,17 @@ class VirtualMeter:
 
     def hourly_litres(self, index: int) -> tuple[int, int]:
         """Return the (forward, backward) litres that flow in hour ``index``."""
+        if self._memo[0] == index:
+            return self._memo[1]
+        litres = self._draw_hour(index)
+        self._memo = (index, litres)
+        return litres
+
+    def _draw_hour(self, index: int) -> tuple[int, int]:
         moment = hour_start(index)
         profile = WEEKEND_PROFILE if moment.weekday() >= 5 else WEEKDAY_PROFILE
         mean = profile[moment.hour] * self.traits.persons * SEASON[moment.month - 1]
-        forward = int(mean * (0.3 + 1.4 * _unit(self.seed, index, 1)) + 0.5)
+        forward = int(mean * (0.3 + 1.4 * uniform(self.seed, index, 1)) + 0.5)
         leak_from = self.traits.leak_from
         if self.traits.leak_lph and leak_from is not None and moment >= leak_from:
             forward += self.traits.leak_lph
@@ -154,11 +162,11 @@ class VirtualMeter:
         if not self.traits.reverse_per_day:
             return 0
         day = index // 24
-        if _unit(self.seed, day, 2) >= self.traits.reverse_per_day:
+        if uniform(self.seed, day, 2) >= self.traits.reverse_per_day:
             return 0
-        if index % 24 != int(_unit(self.seed, day, 3) * 24):
+        if index % 24 != int(uniform(self.seed, day, 3) * 24):
             return 0
-        return 1 + int(_unit(self.seed, day, 4) * 20)
+        return 1 + int(uniform(self.seed, day, 4) * 20)
 
     def advance(self, to: datetime) -> None:
         """Run the meter until ``to``; times before the meter's clock are ignored."""
