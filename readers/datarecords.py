@@ -90,6 +90,9 @@ def vib_meaning(vib: bytes) -> Meaning:
         rest = rest[1:]
     elif code == tables.PLAIN_TEXT:
         base = tables.Vif(PLAIN_TEXT, "", 0)
+    elif code == tables.MANUFACTURER_VIFES:
+        codes = tuple(f"manufacturer_vife_{b & 0x7F:02x}" for b in rest)
+        return ("manufacturer_vif", "", None, False, codes)
     else:
         found = tables.PRIMARY.get(code)
         if found is None:
@@ -133,32 +136,49 @@ def _read_dife(data: bytes, i: int, dif: int) -> tuple[int, int, int, int]:
     raise FrameError(f"a data record has more than {MAX_DIFES} DIFEs")
 
 
+def _plain_text_at(data: bytes, i: int) -> str | None:
+    """Return the printable ASCII text whose length byte is at ``i``, None if there is none."""
+    if i >= len(data) or i + 1 + data[i] > len(data):
+        return None
+    raw = data[i + 1 : i + 1 + data[i]]
+    return (
+        raw[::-1].decode("ascii") if raw.isascii() and raw.decode("ascii").isprintable() else None
+    )
+
+
+def _read_plain_vib(data: bytes, i: int) -> tuple[int, bytes, str]:
+    """Read a plain-text VIB at ``i``; return (next index, VIF and VIFEs, text).
+
+    Most meters put the text right after the VIF; EN 13757-3 puts it after the VIFEs.
+    Both are accepted: text first when it fits and is printable, else VIFEs first.
+    Raises FrameError if neither reading fits.
+    """
+    vif = data[i]
+    text = _plain_text_at(data, i + 1)
+    if text is not None or not vif & 0x80:
+        if text is None:
+            raise FrameError("plain-text VIF runs past the end of the data")
+        i += 2 + len(text)
+        end = _vife_end(data, i, 1) if vif & 0x80 else i
+        return end, bytes([vif]) + data[i:end], text
+    end = _vife_end(data, i + 1, 1)
+    text = _plain_text_at(data, end)
+    if text is None:
+        raise FrameError("plain-text VIF has no printable text that fits the data")
+    return end + 1 + len(text), data[i:end], text
+
+
 def _read_vib(data: bytes, i: int) -> tuple[int, Meaning]:
     """Read a VIB at ``i`` (with plain text); return the next index and its meaning.
 
     Raises FrameError if the VIB runs past the end, UnsupportedError for reserved codes.
     """
-    n = len(data)
-    start = i
-    text = None
     if data[i] & 0x7F == tables.PLAIN_TEXT:
-        if i + 1 >= n or i + 2 + data[i + 1] > n:
-            raise FrameError("plain-text VIF runs past the end of the data")
-        size = data[i + 1]
-        text = data[i + 2 : i + 2 + size][::-1].decode("latin-1")
-        vib = data[i : i + 1]
-        i += 2 + size
-        if vib[0] & 0x80:
-            end = _vife_end(data, i, 1)
-            vib += data[i:end]
-            i = end
-    else:
-        i = _vife_end(data, i + 1, 1) if data[i] & 0x80 else i + 1
-        vib = data[start:i]
-    quantity, unit, exponent, when, modifiers = _cached_meaning(vib)
-    if text is not None:
-        unit = text
-    return i, (quantity, unit, exponent, when, modifiers)
+        i, vib, text = _read_plain_vib(data, i)
+        quantity, _, exponent, when, modifiers = _cached_meaning(vib)
+        return i, (quantity, text, exponent, when, modifiers)
+    end = _vife_end(data, i + 1, 1) if data[i] & 0x80 else i + 1
+    return end, _cached_meaning(data[i:end])
 
 
 def _vife_end(data: bytes, i: int, seen: int) -> int:

@@ -179,7 +179,6 @@ def _fd() -> dict[int, Vif]:
 
 
 _RECORD_ERRORS = {
-    0x00: "none",
     0x01: "too_many_difes",
     0x02: "storage_not_implemented",
     0x03: "subunit_not_implemented",
@@ -249,6 +248,7 @@ def _combinable() -> dict[int, Vife]:
     """Return the combinable (orthogonal) VIFE table (Table 15)."""
     table = {code: Vife(name) for code, name in _COMBINABLE_PLAIN.items()}
     table.update({code: Vife(f"record_error_{name}") for code, name in _RECORD_ERRORS.items()})
+    table[0x00] = Vife("")
     table[0x39] = Vife("start_of", time_point=True)
     for code in (0x42, 0x43, 0x46, 0x47, 0x4A, 0x4B, 0x4E, 0x4F):
         table[code] = Vife(f"date_of_{_limit_name(code)}", time_point=True)
