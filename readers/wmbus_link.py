@@ -110,12 +110,8 @@ def unframe(raw: bytes, crc: bool | None = None, frame_format: FrameFormat | Non
 def _check_plain(raw: bytes, l_field: int) -> bytes:
     if len(raw) < l_field + 1:
         raise FrameError(f"telegram truncated: L field says {l_field + 1} bytes, got {len(raw)}")
-    if len(raw) > l_field + 1:
-        raise FrameError(
-            f"telegram length {len(raw)} matches neither L field {l_field} without CRCs "
-            f"nor format A with CRCs ({format_a_length(l_field)} bytes)"
-        )
-    return raw
+    # Bytes past the L field (an appended RSSI, a receiver's trailer) are not the meter's.
+    return raw[: l_field + 1]
 
 
 def _check_crc(block: bytes, crc: bytes, number: int) -> None:
