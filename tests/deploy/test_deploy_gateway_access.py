@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.reasoncodes import ReasonCode
 from secured_broker import SecuredBroker
 
 from ingest import broker_auth
@@ -31,8 +32,8 @@ def _gateway_id() -> str:
 def _subscribe(client: mqtt.Client, *topics: str) -> Messages:
     """Subscribe ``client`` to ``topics`` and wait for the SUBACK; return its inbox."""
     inbox: Messages = queue.Queue()
-    granted: queue.Queue[list[mqtt.ReasonCode]] = queue.Queue()
-    client.on_message = lambda _c, _u, message: inbox.put((message.topic, message.payload))
+    granted: queue.Queue[list[ReasonCode]] = queue.Queue()
+    client.on_message = lambda _c, _u, message: inbox.put((message.topic, bytes(message.payload)))
     client.on_subscribe = lambda _c, _u, _mid, reasons, _p: granted.put(reasons)
     client.subscribe([(topic, 1) for topic in topics])
     reasons = granted.get(timeout=10)
