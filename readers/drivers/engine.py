@@ -88,9 +88,12 @@ class Driver:
 
     def extract(self, telegram: Telegram) -> dict[str, Value]:
         """Return the named fields found in ``telegram``."""
+        by_quantity: dict[str, list[Record]] = {}
+        for record in telegram.records:
+            by_quantity.setdefault(record.quantity, []).append(record)
         fields: dict[str, Value] = {}
         for spec in self.fields:
-            for record in telegram.records:
+            for record in by_quantity.get(spec.quantity, ()):
                 if spec.matches(record):
                     fields.setdefault(spec.name, spec.render(record.value))
                     break
