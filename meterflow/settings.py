@@ -19,6 +19,7 @@ class Settings:
 
     database_url: str | None = None
     mqtt_url: str | None = None
+    mqtt_protocol: str = "5"
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     ingest_client_id: str = "ingest-1"
