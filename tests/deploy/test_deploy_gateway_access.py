@@ -126,16 +126,19 @@ def test_gateway_cannot_read_another_gateways_commands(
     _close(gateway, portal)
 
 
-def test_revoked_gateway_cannot_connect(
+def test_revoked_gateway_is_cut_off_and_cannot_connect(
     conn: psycopg.Connection[tuple[object, ...]], secured_broker: Callable[[], SecuredBroker]
 ) -> None:
     gateway = _gateway_id()
     broker = secured_broker()
     password = add_gateway(conn, broker.files, gateway)
     broker.start()
-    _close(broker.client(gateway, password))
+    still_open = broker.client(gateway, password)
     revoke_gateway(conn, broker.files, gateway)
     _reload(broker)
+    # Mosquitto 2 re-checks connected clients against the reloaded password file.
+    broker.wait_for_log(f"Client {still_open._client_id.decode()} disconnected")
+    still_open.loop_stop()
     client, reason = broker.try_connect(gateway, password)
     assert reason is not None and reason.is_failure
     assert reason.getName() == "Not authorized"
