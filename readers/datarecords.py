@@ -34,6 +34,7 @@ PLAIN_TEXT = "plain_text"
 # Fixed sizes of data field codes 0x0-0xE; 0xD (variable length) is sized by its LVAR byte.
 _SIZES = (0, 1, 2, 3, 4, 4, 6, 8, 0, 1, 2, 3, 4, -1, 6)
 _BCD_CODES = frozenset((0x9, 0xA, 0xB, 0xC, 0xE))
+_INT_CODES = frozenset((0x1, 0x2, 0x3, 0x4, 0x6, 0x7))
 _EXACT = Context(prec=200)
 _CACHE_LIMIT = 4096
 
@@ -310,7 +311,19 @@ def decode_records(data: bytes) -> tuple[Record, ...]:
         else:
             if i + size > n:
                 raise FrameError(f"data of DIF 0x{dif:02X} runs past the end of the record")
-            value = _value(code, data[i : i + size], meaning)
+            exponent = meaning[2]
+            if code in _INT_CODES and not meaning[3]:
+                if exponent is None:
+                    value = int.from_bytes(data[i : i + size], "little")
+                else:
+                    raw = int.from_bytes(data[i : i + size], "little", signed=True)
+                    value = (
+                        _EXACT.scaleb(Decimal(raw), exponent)
+                        if exponent < 0
+                        else Decimal(raw * 10**exponent)
+                    )
+            else:
+                value = _value(code, data[i : i + size], meaning)
         i += size
         modifiers = meaning[4]
         if value is None and size:
