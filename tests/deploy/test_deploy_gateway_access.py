@@ -15,6 +15,7 @@ from secured_broker import SecuredBroker
 
 from ingest import broker_auth
 from ingest.fleet import add_gateway, grant_broker_user, revoke_gateway
+from meterflow import cli
 
 Messages = queue.Queue[tuple[str, bytes]]
 
@@ -60,13 +61,18 @@ def _started(make: Callable[[], SecuredBroker]) -> tuple[SecuredBroker, mqtt.Cli
     return broker, ingest, _subscribe(ingest, "$share/ingest/mf/v1/+/+")
 
 
-def _reload(broker: SecuredBroker) -> None:
-    before = broker.log().count("Reloading config")
-    broker_auth.reload_broker(broker.pid_file)
+def _wait_for_reload(broker: SecuredBroker, before: int) -> None:
+    """Wait until the broker has logged more than ``before`` reloads."""
     deadline = time.monotonic() + 10
     while broker.log().count("Reloading config") == before:
         assert time.monotonic() < deadline, "broker did not reload"
         time.sleep(0.05)
+
+
+def _reload(broker: SecuredBroker) -> None:
+    before = broker.log().count("Reloading config")
+    broker_auth.reload_broker(broker.pid_file)
+    _wait_for_reload(broker, before)
 
 
 def test_added_gateway_publishes_to_the_ingest_user(
@@ -158,3 +164,26 @@ def test_wrong_password_is_refused(
     anonymous, reason = broker.try_connect("", "")
     assert reason is not None and reason.is_failure
     anonymous.loop_stop()
+
+
+def test_cli_adds_a_gateway_and_reloads_the_running_broker(
+    migrated_db: str,
+    secured_broker: Callable[[], SecuredBroker],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    gateway = _gateway_id()
+    broker, ingest, inbox = _started(secured_broker)
+    monkeypatch.setenv("METERFLOW_DATABASE_URL", migrated_db)
+    monkeypatch.setenv("METERFLOW_BROKER_PASSWORD_FILE", str(broker.files.password_file))
+    monkeypatch.setenv("METERFLOW_BROKER_ACL_FILE", str(broker.files.acl_file))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("ingest.fleet_cli",))
+    reloads = broker.log().count("Reloading config")
+    code = cli.main(["gateways", "add", gateway, "--reload-pid", str(broker.pid_file)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "sent SIGHUP to the broker" in err
+    _wait_for_reload(broker, reloads)
+    client = broker.client(gateway, out.strip())
+    _publish(client, f"mf/v1/{gateway}/mbus", b"hello")
+    assert inbox.get(timeout=10) == (f"mf/v1/{gateway}/mbus", b"hello")
+    _close(client, ingest)
