@@ -140,11 +140,14 @@ class VirtualRadio:
         header = meter.next_header()
         return encode_wmbus(header, records, key=meter.key, access_no=meter.access_no)
 
-    def step(self, until: datetime) -> dict[str, list[RawFrame]]:
-        """Transmit every telegram due by ``until``; return the frames each gateway heard."""
+    def step(self, until: datetime, limit: int | None = None) -> dict[str, list[RawFrame]]:
+        """Transmit the telegrams due by ``until`` (at most ``limit``, earliest first); return
+        the frames each gateway heard."""
         heard: dict[str, list[RawFrame]] = {}
+        budget = -1 if limit is None else limit
         with self._lock:
-            while self._due and self._due[0][0] <= until:
+            while self._due and self._due[0][0] <= until and budget != 0:
+                budget -= 1
                 at, index = heapq.heappop(self._due)
                 data = self.telegram(index, at)
                 self.stats.telegrams += 1
@@ -209,18 +212,25 @@ def run_radio(
     *,
     tick_s: float = 0.2,
     until: datetime | None = None,
+    batch: int = 2000,
 ) -> RadioStats:
     """Transmit on the simulated clock until ``stop`` is set or simulated ``until`` passes.
 
-    Each gateway's frames of one tick go to its sink in one ``publish`` call.
+    Each gateway's frames of one step (at most ``batch`` telegrams) go to its sink in one
+    ``publish`` call. When generating falls behind the clock, telegrams keep their scheduled
+    times and the run catches up before it stops at ``until``.
     """
     while not stop.is_set():
         now = clock.now()
-        if until is not None and now >= until:
+        final = until is not None and now >= until
+        if until is not None and final:
             now = until
-        for gateway, frames in radio.step(now).items():
+        before = radio.stats.telegrams
+        for gateway, frames in radio.step(now, batch).items():
             sinks[gateway].publish(frames)
-        if until is not None and now >= until:
+        if radio.stats.telegrams - before >= batch:
+            continue  # behind the clock: catch up before waiting
+        if final:
             break
         upcoming = radio.next_due()
         wait = tick_s if upcoming is None else min(tick_s, clock.real_seconds_until(upcoming))
