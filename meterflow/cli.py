@@ -14,7 +14,13 @@ from meterflow.settings import Settings
 
 # Each module defines ``register(subparsers)``, adding its sub-commands with
 # ``set_defaults(handler=...)``; a handler takes ``(args, settings)`` and returns an exit code.
-COMMAND_MODULES: tuple[str, ...] = ("meterflow.up", "schemas.cli", "ingest.fleet_cli", "readers.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "meterflow.up",
+    "schemas.cli",
+    "ingest.fleet_cli",
+    "readers.cli",
+    "simulators.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
