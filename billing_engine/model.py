@@ -11,11 +11,13 @@ Public functions built on these values (signatures are stable):
 
 - money: ``round_grosze(pln: Decimal) -> int``, ``to_pln(grosze: int) -> Decimal``,
   ``parse_pln(text: str) -> int``, ``format_pln(grosze: int) -> str``.
-- tariffs: ``Tariff.version_on(day)``, ``tariff_spans(tariff, start, end) -> list[TariffSpan]``.
+- tariffs: ``Tariff(group, versions, norm_m3_per_day)`` (validated on creation),
+  ``Tariff.version_on(day)``, ``tariff_spans(tariff, start, end) -> list[TariffSpan]``.
 - periods: ``period_containing(day, kind, anchor_month=1) -> BillingPeriod``,
   ``period_for_label("2026-10", kind) -> BillingPeriod``, ``next_period(period)``,
   ``periods_between(first_day, last_day, kind) -> list[BillingPeriod]``,
-  ``boundary_instant(day) -> datetime`` (00:00 Europe/Warsaw of ``day`` in UTC).
+  ``previous_period(period)``, ``boundary_instant(day) -> datetime`` (00:00 Europe/Warsaw
+  of ``day`` in UTC), ``warsaw_day(at) -> date``.
 - consumption: ``consumption_for_period(period, installations, readings, *, role="main",
   opening=None, norm_m3_per_day, now, rules=ConsumptionRules()) -> PeriodConsumption``,
   ``daily_use_series(readings) -> pandas.DataFrame``.
