@@ -148,12 +148,14 @@ def collect_lines(
     *,
     clock: Clock = utc_now,
     batch_size: int = 50,
+    stats: InputStats | None = None,
 ) -> InputStats:
     """Parse every line and pass the frames to ``sink`` in batches; return the counts.
 
     A line that cannot be parsed is logged with its number and reason, then skipped.
+    Counts go to ``stats`` when given (so they survive an interruption).
     """
-    stats = InputStats()
+    stats = InputStats() if stats is None else stats
     batch: list[RawFrame] = []
     for number, line in enumerate(lines, start=1):
         try:
@@ -223,12 +225,13 @@ def collect_serial(
     stop: threading.Event,
     *,
     clock: Clock = utc_now,
+    stats: InputStats | None = None,
 ) -> InputStats:
     """Read ``port`` until ``stop`` is set, passing each complete telegram to ``sink``.
 
-    Raises TransportError if the port fails.
+    Counts go to ``stats`` when given. Raises TransportError if the port fails.
     """
-    stats = InputStats()
+    stats = InputStats() if stats is None else stats
     while not stop.is_set():
         try:
             chunk = port.read(max(1, port.in_waiting))
