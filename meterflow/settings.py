@@ -31,6 +31,9 @@ class Settings:
     metrics_port: int = 9108
     broker_password_file: Path | None = None
     broker_acl_file: Path | None = None
+    billing_due_days: int = 14
+    billing_series: str = "FV"
+    billing_batch_size: int = 5000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
