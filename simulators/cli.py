@@ -36,7 +36,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--speed", type=float, default=1.0, metavar="X", help="simulated seconds per real second"
     )
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S real seconds")
+    parser.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S real seconds (0: keys only)"
+    )
     parser.add_argument("--keys-out", type=Path, metavar="FILE", help="write the meters' key file")
     parser.add_argument("--seed", type=int, default=1, help="fleet seed (same seed, same fleet)")
     parser.add_argument("--start", help="simulated start time, ISO 8601 (default: now)")
@@ -95,6 +97,8 @@ def simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.keys_out is not None:
         rows = write_key_file(args.keys_out, radio.meters)
         print(f"simulate: wrote {rows} meter keys to {args.keys_out}", file=sys.stderr)
+    if config.duration_s == 0:
+        return 0  # only the key file was asked for
     clock = SimClock(start, config.speed)
     publishers = {} if args.dry_run else _publishers(radio, clock, settings)
     sinks: Mapping[str, FrameSink] = publishers or {g: _Discard() for g in radio.gateways}

@@ -51,8 +51,8 @@ class FleetConfig:
             raise ConfigError(f"--gateways {self.gateways} must be from 1 to 1000")
         if self.interval_s <= 0 or self.speed <= 0:
             raise ConfigError("--interval and --speed must be positive")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise ConfigError("--duration must be positive")
+        if self.duration_s is not None and self.duration_s < 0:
+            raise ConfigError("--duration must not be negative")
 
 
 def fleet_meter(index: int, seed: int, start: datetime) -> VirtualMeter:

@@ -100,6 +100,13 @@ def test_simulate_publishes_and_prints_its_figures(
     assert len(load_key_file(tmp_path / "k.csv")) == 30
 
 
+def test_zero_duration_dry_run_only_writes_the_key_file(tmp_path: Path) -> None:
+    keys = tmp_path / "demo" / "keys.csv"
+    argv = ["simulate", "--meters", "12", "--dry-run", "--duration", "0", "--keys-out", str(keys)]
+    assert cli.simulate(parse(argv), Settings(data_dir=tmp_path)) == 0
+    assert len(load_key_file(keys)) == 12
+
+
 def test_simulate_needs_a_broker_unless_dry_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="METERFLOW_MQTT_URL"):
         cli.simulate(parse(["simulate", "--meters", "5"]), Settings(data_dir=tmp_path))
