@@ -31,6 +31,18 @@ class Settings:
     metrics_port: int = 9108
     broker_password_file: Path | None = None
     broker_acl_file: Path | None = None
+    # The portal: None means a key generated once and kept in data_dir/secret_key.
+    secret_key: str | None = None
+    portal_bind: str = "127.0.0.1:8000"
+    portal_workers: int = 2
+    portal_base_url: str | None = None
+    portal_proxy_hops: int = 0
+    portal_cookie_secure: bool = True
+    portal_password_min: int = 8
+    portal_password_max: int = 30
+    portal_password_classes: str = "digit,upper,lower,special"
+    portal_terms_version: str = "2026-01"
+    portal_complaint_answer_days: int = 14
     billing_due_days: int = 14
     billing_series: str = "FV"
     billing_batch_size: int = 5000
