@@ -22,7 +22,7 @@ from simulators.consumption import Traits, VirtualMeter, hash64
 from simulators.radio_gateway import FrameSink, SimClock, VirtualRadio, run_radio
 
 # Water meter makers common in Polish utilities, with a plausible version byte each.
-MAKERS = (("APA", 0x05), ("DME", 0x70), ("ZRI", 0x0C), ("SEN", 0x68), ("BMT", 0x13))
+MAKERS = (("APA", 0x14), ("DME", 0x70), ("ZRI", 0x0C), ("SEN", 0x68), ("BMT", 0x13))
 DEVICE_WATER = 0x07
 FIRST_ID = 10_000_000
 MAX_METERS = 1_000_000

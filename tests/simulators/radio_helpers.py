@@ -23,7 +23,7 @@ def small_fleet(count: int, seed: int = 1) -> list[VirtualMeter]:
     """Return ``count`` meters with distinct ids and keys."""
     return [
         VirtualMeter(
-            Header("APA", f"{70000000 + i:08d}", 0x05, 0x07),
+            Header("APA", f"{70000000 + i:08d}", 0x14, 0x07),
             bytes((i + b) % 256 for b in range(16)),
             seed * 1000 + i,
             start=START,

@@ -14,9 +14,9 @@ import pytest
 from radio_helpers import START, Subscriber, small_fleet
 
 from meterflow.errors import ConfigError, CrcError, DecodeError
+from readers.codec import decode_frame
 from readers.collectors.publisher import Command, FramePublisher
 from readers.model import Header, Telegram
-from readers.wmbus import decode_wmbus
 from schemas.envelope import parse_envelope
 from simulators.radio_gateway import SimClock, VirtualRadio, run_radio
 
@@ -29,7 +29,7 @@ def decode(data: bytes, keys: dict[str, bytes]) -> Telegram:
     def key_for(header: Header) -> bytes | None:
         return keys.get(header.meter_id)
 
-    return decode_wmbus(data, key_for)
+    return decode_frame("wmbus", data, key_for)
 
 
 def test_telegrams_decode_with_their_keys_and_carry_the_exact_register() -> None:
@@ -49,6 +49,8 @@ def test_telegrams_decode_with_their_keys_and_carry_the_exact_register() -> None
         assert -115 <= (frame.rssi_dbm or 0) <= -55
     for meter in meters:
         assert last[meter.header.meter_id] == Decimal(meter.total_litres) / 1000
+    final = decode(heard[-1].data, keys)
+    assert final.fields["total_m3"] == last[final.header.meter_id]
 
 
 def test_a_wrong_key_does_not_decrypt() -> None:
