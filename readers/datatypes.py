@@ -25,6 +25,8 @@ def bcd_value(chunk: bytes) -> int | None:
     Returns None when a nibble is not a decimal digit (meters send FFFF... for "no value").
     """
     text = chunk[::-1].hex()
+    if not text:
+        return None
     if text.isdigit():
         return int(text)
     if text[0] == "f" and text[1:].isdigit():

@@ -224,6 +224,9 @@ _COMBINABLE_PLAIN = {
     0x36: "times_second",
     0x37: "times_second_per_volt",
     0x38: "times_second_per_ampere",
+    0x13: "reverse_compact_profile",
+    0x1E: "compact_profile_with_registers",
+    0x1F: "compact_profile",
     0x3A: "uncorrected",
     0x3B: "forward",
     0x3C: "backward",
@@ -246,8 +249,8 @@ def _limit_name(code: int) -> str:
 
 def _combinable() -> dict[int, Vife]:
     """Return the combinable (orthogonal) VIFE table (Table 15)."""
-    table = {code: Vife(name) for code, name in _COMBINABLE_PLAIN.items()}
-    table.update({code: Vife(f"record_error_{name}") for code, name in _RECORD_ERRORS.items()})
+    table = {code: Vife(f"record_error_{name}") for code, name in _RECORD_ERRORS.items()}
+    table.update({code: Vife(name) for code, name in _COMBINABLE_PLAIN.items()})
     table[0x00] = Vife("")
     table[0x39] = Vife("start_of", time_point=True)
     for code in (0x42, 0x43, 0x46, 0x47, 0x4A, 0x4B, 0x4E, 0x4F):

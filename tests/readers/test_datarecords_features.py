@@ -135,3 +135,7 @@ def test_encoder_refuses_what_it_cannot_write_exactly() -> None:
         encode_records([Record("volume", "m3", Decimal("1E-13"))])
     with pytest.raises(UnsupportedError):
         encode_records([Record("nonsense", "m3", Decimal(1))])
+
+
+def test_zero_digit_lvar_bcd_has_no_value() -> None:
+    assert one("0D00 C0").value is None
