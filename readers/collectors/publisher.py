@@ -168,6 +168,10 @@ class FramePublisher:
         self._spool.put(frames)
         self._wake.set()
 
+    def set_command_handler(self, on_command: Callable[[Command], None] | None) -> None:
+        """Hand later gateway commands to ``on_command`` (None rejects them)."""
+        self._on_command = on_command
+
     def pending(self) -> int:
         """Return how many frames wait for the broker's acknowledgement."""
         return len(self._spool)

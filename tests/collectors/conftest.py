@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -66,6 +67,18 @@ class Tap:
         """Disconnect the subscriber."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def send_command(url: str, gateway: str, payload: dict[str, object] | bytes) -> None:
+    """Publish one command to a gateway, as the back office would."""
+    address = parse_mqtt_url(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    client.publish(f"mf/v1/{gateway}/cmd", body, qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from conftest import Tap
-from paho.mqtt.enums import CallbackAPIVersion
+from conftest import Tap, send_command
 
 from meterflow.errors import ConfigError, EnvelopeError, TransportError
 from readers.collectors.publisher import Command, FramePublisher, parse_command, parse_mqtt_url
@@ -25,17 +23,6 @@ def numbered(start: int, count: int) -> list[RawFrame]:
         RawFrame(T0 + timedelta(seconds=i), i.to_bytes(4, "big"))
         for i in range(start, start + count)
     ]
-
-
-def send_command(url: str, gateway: str, payload: dict[str, object] | bytes) -> None:
-    address = parse_mqtt_url(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2)
-    client.connect(address.host, address.port)
-    client.loop_start()
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    client.publish(f"mf/v1/{gateway}/cmd", body, qos=1).wait_for_publish(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 def test_frames_arrive_in_order_in_envelopes_of_the_configured_size(
