@@ -20,6 +20,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ingest.fleet_cli",
     "readers.cli",
     "simulators.cli",
+    "readers.collectors.cli",
+    "simulators.mbus_bus",
 )
 
 
