@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "readers.cli",
     "simulators.cli",
     "readers.collectors.cli",
+    "readers.collectors.radio_cli",
     "simulators.mbus_bus",
 )
 
