@@ -27,7 +27,7 @@ Public functions built on these values (signatures are stable):
 - invoicing: ``invoice_lines(contract, tariff, period, consumption, garden=None)
   -> list[InvoiceLine]``, ``invoice_totals(lines) -> InvoiceTotals``,
   ``correction_lines(billed, corrected) -> list[InvoiceLine]``.
-- ledger: ``allocate_fifo(open_charges, payment_grosze) -> FifoResult``,
+- ledger: ``allocate_fifo(open_charges, payment_grosze, *, credit_id, on) -> FifoResult``,
   ``replay(entries) -> LedgerState``, ``balance(entries) -> int``,
   ``overdue(entries, today) -> list[OpenCharge]``, ``overdue_debt(entries, today) -> int``.
 - interest: ``load_reference_rates(path=None) -> tuple[ReferenceRate, ...]``,
