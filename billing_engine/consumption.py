@@ -161,7 +161,7 @@ def _segment(
         boundary_instant(period.start),
         boundary_instant(period.end + timedelta(days=1)),
     )
-    if installation.installed_on > period.start:
+    if installation.installed_on >= period.start:
         start = BoundaryReading(
             meter,
             boundary_instant(installation.installed_on),
