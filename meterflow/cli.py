@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "readers.collectors.cli",
     "readers.collectors.radio_cli",
     "simulators.mbus_bus",
+    "billing_engine.cli",
 )
 
 
