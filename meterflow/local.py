@@ -36,7 +36,9 @@ def embedded_postgres(data_dir: Path) -> tuple[str, Any]:
 
     Raises ConfigError if the ``pgserver`` package cannot start a server here.
     """
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
+    runtime = data_dir.parent / "run"
+    runtime.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     from pgserver.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -47,18 +46,19 @@ class Supervisor:
         return [(n, p.returncode) for n, p, _ in self.children if p.poll() is not None]
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Send SIGTERM to every child, newest first; SIGKILL what is left after ``timeout``."""
-        for name, process, _ in reversed(self.children):
+        """Stop the children one by one, newest first: SIGTERM, then SIGKILL after ``timeout``.
+
+        One at a time, so that a consumer finishes its work before the broker it talks to goes.
+        """
+        for name, process, logfile in reversed(self.children):
             if process.poll() is None:
                 log.info("stopping %s", name)
                 process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name, process, logfile in reversed(self.children):
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in %.0f s; killing it", name, timeout)
-                process.kill()
-                process.wait()
+                try:
+                    process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in %.0f s; killing it", name, timeout)
+                    process.kill()
+                    process.wait()
             logfile.close()
         self.children.clear()

@@ -52,6 +52,7 @@ def register(subparsers: Any) -> None:
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
     """Run everything until Ctrl-C, SIGTERM or ``--duration``; stop it all cleanly."""
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir = settings.data_dir.resolve()
     supervisor = Supervisor(data_dir / "logs", {})
     server = None
