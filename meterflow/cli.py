@@ -17,6 +17,7 @@ from meterflow.settings import Settings
 COMMAND_MODULES: tuple[str, ...] = (
     "meterflow.up",
     "schemas.cli",
+    "ingest.cli",
     "ingest.fleet_cli",
     "readers.cli",
     "simulators.cli",
