@@ -156,9 +156,13 @@ class FramePublisher:
         self._commander = threading.Thread(
             target=self._command_loop, name="mf-commands", daemon=True
         )
+        try:
+            self._start_client(address)
+        except TransportError:
+            self._spool.close()
+            raise
         self._sender.start()
         self._commander.start()
-        self._start_client(address)
 
     def publish(self, frames: Sequence[RawFrame]) -> None:
         """Queue ``frames`` on disk for delivery; returns once they are durable.
