@@ -61,7 +61,7 @@ def parse_topic(name: str) -> tuple[str, Kind]:
         raise EnvelopeError(f"topic {name!r} has an invalid gateway id")
     if kind not in KINDS:
         raise EnvelopeError(f"topic {name!r} has unknown kind {kind!r} (want mbus or wmbus)")
-    return gateway, cast(Kind, kind)
+    return gateway, kind
 
 
 def format_time(moment: datetime) -> str:
