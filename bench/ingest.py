@@ -1,0 +1,287 @@
+"""Ingest end to end: frames/s committed to the store, against two baselines of the same run.
+
+``python -m bench.ingest [--frames N] [--workers N]`` starts a private Mosquitto (raised
+limits), a fresh database on METERFLOW_BENCH_ADMIN_URL's server, pre-encodes wM-Bus mode 5
+frames of many meters, then measures:
+
+* broker baseline: a bare paho subscriber that only counts (QoS 1, auto-ack);
+* store baseline: COPY of the same number of pre-decoded rows into ``readings``;
+* ingest: N ``meterflow ingest`` processes, publish start to the last frame committed.
+
+Publishers are separate processes. Printed figures are frames/s and the ratio to the slower
+baseline, plus the ingest workers' peak RSS. Timings vary with the machine's other load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from readers.model import Header, Record
+from readers.wmbus_encode import encode_wmbus
+from schemas.envelope import RawFrame, build_envelope, topic
+from schemas.migrate import migrate
+
+ADMIN_URL = os.environ.get(
+    "METERFLOW_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+METERS = 5000
+GATEWAYS = 8
+T0 = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def key_of(n: int) -> bytes:
+    """The AES key of benchmark meter ``n``."""
+    return n.to_bytes(4, "big") * 4
+
+
+def encode_frames(count: int) -> list[bytes]:
+    """``count`` distinct mode 5 frames of METERS meters (volume and meter clock)."""
+    frames = []
+    for i in range(count):
+        n, access = i % METERS, i // METERS
+        header = Header("KAM", f"{n:08d}", 0x1B, 0x07, access_no=access % 256, status=0)
+        at = T0 + timedelta(minutes=access)
+        records = [Record("volume", "m3", Decimal(i) / 1000), Record("datetime", "", at)]
+        frames.append(encode_wmbus(header, records, key=key_of(n), mode=5, access_no=access))
+    return frames
+
+
+def payloads(frames: list[bytes], per_envelope: int) -> list[tuple[str, bytes]]:
+    """Envelopes of ``per_envelope`` frames, spread over GATEWAYS gateways."""
+    out = []
+    for k, i in enumerate(range(0, len(frames), per_envelope)):
+        gateway = f"gw-{k % GATEWAYS:04d}"
+        raw = [
+            RawFrame(T0 + timedelta(microseconds=i + j), data, -70)
+            for j, data in enumerate(frames[i : i + per_envelope])
+        ]
+        out.append((topic(gateway, "wmbus"), build_envelope(gateway, "wmbus", raw)))
+    return out
+
+
+def start_broker() -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Start a private Mosquitto with unlimited queues on a free port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    folder = Path(tempfile.mkdtemp(prefix="mf-bench-"))
+    folder.chmod(0o755)
+    conf = folder / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_inflight_messages 0\nmax_queued_messages 0\nmax_queued_bytes 0\n"
+    )
+    conf.chmod(0o644)
+    process = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process, port, folder
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def publish(port: int, messages: list[tuple[str, bytes]]) -> None:
+    """Publish at QoS 1 with at most 1000 messages in flight (run in a child process)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(t, p, qos=1) for t, p in messages]
+    for info in infos:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_publishers(port: int, messages: list[tuple[str, bytes]], count: int = 2) -> None:
+    """Start ``count`` publisher processes, each with its share; return once started."""
+    for k in range(count):
+        multiprocessing.Process(target=publish, args=(port, messages[k::count])).start()
+
+
+def count_subscriber(port: int, expected: int, ready: Any, result: Any) -> None:
+    """Count messages (QoS 1) until ``expected`` arrived; report seconds first to last."""
+    seen = [0, 0.0]
+
+    def on_message(client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        if seen[0] == 0:
+            seen[1] = time.perf_counter()
+        seen[0] += 1
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-count", protocol=paho.MQTTv5)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe("mf/v1/+/+", qos=1)
+    client.loop(1.0)
+    ready.set()
+    while seen[0] < expected:
+        client.loop(0.1)
+    result.put(time.perf_counter() - seen[1])
+
+
+def broker_baseline(port: int, messages: list[tuple[str, bytes]], frames: int) -> float:
+    """Frames/s a bare subscriber receives from the same broker."""
+    ready = multiprocessing.Event()
+    result: multiprocessing.Queue[float] = multiprocessing.Queue()
+    counter = multiprocessing.Process(
+        target=count_subscriber, args=(port, len(messages), ready, result)
+    )
+    counter.start()
+    ready.wait(10)
+    run_publishers(port, messages)
+    seconds = float(result.get(timeout=300))
+    counter.join()
+    return frames / seconds
+
+
+def store_baseline(url: str, frames: int) -> float:
+    """Rows/s of a raw COPY of pre-decoded readings into ``readings``."""
+    rows = [
+        (
+            f"BAS-{i % METERS:08d}",
+            T0 + timedelta(minutes=i // METERS),
+            0,
+            0,
+            0,
+            "volume",
+            "instantaneous",
+            "m3",
+            Decimal(i) / 1000,
+            T0,
+            "gw-0000",
+        )
+        for i in range(frames)
+    ]
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        with conn.cursor().copy(
+            "COPY readings (meter_id, read_at, storage, tariff, subunit, quantity, function,"
+            " unit, value, received_at, gateway_id) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return frames / (time.perf_counter() - started)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def ingest_run(
+    url: str, port: int, messages: list[tuple[str, bytes]], frames: int, workers: int
+) -> tuple[float, float]:
+    """Frames/s committed by ``workers`` ingest processes, and their highest peak RSS."""
+    env = {
+        **os.environ,
+        "METERFLOW_DATABASE_URL": url,
+        "METERFLOW_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "METERFLOW_METRICS_PORT": "0",
+        "METERFLOW_INGEST_SHARED": "true",
+        # A stopped member of a shared subscription keeps receiving its share into its
+        # session until the session expires; benchmark sessions end with their process.
+        "METERFLOW_INGEST_SESSION_EXPIRY_S": "0",
+        "METERFLOW_LOG_LEVEL": "WARNING",
+    }
+    tag = uuid.uuid4().hex[:6]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "meterflow", "ingest"],
+            env={**env, "METERFLOW_INGEST_CLIENT_ID": f"bench-{tag}-{k}"},
+        )
+        for k in range(workers)
+    ]
+    time.sleep(2.0)  # connect and subscribe
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0]  # type: ignore[index]
+        started = time.perf_counter()
+        run_publishers(port, messages)
+        while conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0] < before + frames:  # type: ignore[index]
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    rss = max(peak_rss_mib(p.pid) for p in procs)
+    for p in procs:
+        p.terminate()
+        p.wait(30)
+    return frames / seconds, rss
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest")
+    parser.add_argument("--frames", type=int, default=40_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    name = f"mf_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    broker, port, folder = start_broker()
+    try:
+        migrate(url)
+        with (
+            psycopg.connect(url) as conn,
+            conn.cursor().copy(
+                "COPY meters (meter_id, manufacturer, serial, aes_key) FROM STDIN"
+            ) as copy,
+        ):
+            for n in range(METERS):
+                copy.write_row((f"KAM-{n:08d}", "KAM", f"{n:08d}", key_of(n)))
+        print(f"encoding {args.frames} wM-Bus mode 5 frames of {METERS} meters...")
+        frames = encode_frames(args.frames)
+        store = store_baseline(url, args.frames)
+        print(f"store baseline (raw COPY into readings): {store:,.0f} rows/s")
+        for per_envelope in (20, 1):
+            count = args.frames if per_envelope > 1 else args.frames // 4
+            batch = frames[:count] if per_envelope == 20 else frames[-count:]
+            messages = payloads(batch, per_envelope)
+            broker_rate = broker_baseline(port, messages, count)
+            slower = min(broker_rate, store)
+            print(f"\nenvelopes of {per_envelope}: {count} frames in {len(messages)} messages")
+            print(f"  broker baseline (bare subscriber): {broker_rate:,.0f} frames/s")
+            for workers in args.workers:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("TRUNCATE raw_frames, readings")
+                rate, rss = ingest_run(url, port, messages, count, workers)
+                print(
+                    f"  ingest, {workers} worker(s): {rate:,.0f} frames/s = "
+                    f"{rate / slower:.2f} x slower baseline; peak RSS {rss:.0f} MiB/worker"
+                )
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
