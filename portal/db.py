@@ -1,0 +1,88 @@
+"""One psycopg connection pool per app; ``get_conn()`` lends a connection to a request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from flask import Flask, Response, current_app, g
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from meterflow.errors import ConfigError, StoreError
+
+Conn = psycopg.Connection[DictRow]
+EXTENSION_KEY = "meterflow.pool"
+
+
+def init_app(app: Flask, database_url: str | None, min_size: int = 1, max_size: int = 8) -> None:
+    """Open the app's pool (lazily connecting) and return connections after each request.
+
+    Raises ConfigError if no database URL is configured.
+    """
+    if not database_url:
+        raise ConfigError("the portal needs a database: set METERFLOW_DATABASE_URL")
+    pool: ConnectionPool[Conn] = ConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row},
+        connection_class=psycopg.Connection[DictRow],
+        open=False,
+        name="portal",
+    )
+    pool.open(wait=False)
+    app.extensions[EXTENSION_KEY] = pool
+    app.after_request(_finish)
+    app.teardown_appcontext(_give_back)
+
+
+def pool_of(app: Flask) -> ConnectionPool[Conn]:
+    """Return the pool of ``app``."""
+    pool: ConnectionPool[Conn] = app.extensions[EXTENSION_KEY]
+    return pool
+
+
+def get_conn() -> Conn:
+    """Return this request's connection (taken from the pool on first use).
+
+    Statements run in one transaction, committed before the response goes out when its
+    status is below 400 and rolled back otherwise (so a failed commit is a 500, never a
+    success the database forgot). Raises StoreError if no connection can be had.
+    """
+    conn: Conn | None = g.get("_mf_conn")
+    if conn is None:
+        try:
+            conn = pool_of(current_app).getconn(timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"no database connection for the portal: {exc}") from exc
+        g._mf_conn = conn
+    return conn
+
+
+def _finish(response: Response) -> Response:
+    conn: Conn | None = g.get("_mf_conn")
+    if conn is not None and not conn.closed:
+        if response.status_code < 400:
+            conn.commit()
+        else:
+            conn.rollback()
+    return response
+
+
+def _give_back(exc: BaseException | None) -> None:
+    conn: Conn | None = g.pop("_mf_conn", None)
+    if conn is None:
+        return
+    try:
+        if not conn.closed:
+            conn.rollback()
+    finally:
+        pool_of(current_app).putconn(conn)
+
+
+def close_pool(app: Flask, **_: Any) -> None:
+    """Close the pool of ``app`` (tests and shutdown)."""
+    pool = app.extensions.pop(EXTENSION_KEY, None)
+    if pool is not None:
+        pool.close()

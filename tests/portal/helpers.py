@@ -1,0 +1,65 @@
+"""Helpers of the portal tests: people made by the fixtures, CSRF tokens, login."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+_TOKEN = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|'
+    r'name="csrf_token" value="([^"]+)"'
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """A customer's e-office account made by a fixture."""
+
+    email: str
+    password: str
+    account_id: int
+    customer_id: int
+    customer_no: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StaffUser:
+    """A staff user made by a fixture."""
+
+    email: str
+    password: str
+    staff_id: int
+    roles: tuple[str, ...]
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    """Return the CSRF token of the form on the page at ``path``."""
+    page = client.get(path).get_data(as_text=True)
+    match = _TOKEN.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)
+
+
+def post_form(
+    client: FlaskClient,
+    path: str,
+    data: dict[str, str],
+    form_page: str | None = None,
+    **kwargs: object,
+) -> TestResponse:
+    """Post ``data`` with the CSRF token of the form at ``form_page`` (default ``path``)."""
+    token = csrf(client, form_page or path)
+    return client.post(path, data={"csrf_token": token, **data}, **kwargs)  # type: ignore[arg-type]
+
+
+def login(client: FlaskClient, email: str, password: str) -> TestResponse:
+    """Log a customer in through the login form."""
+    return post_form(client, "/login", {"email": email, "password": password})
+
+
+def staff_login(client: FlaskClient, email: str, password: str) -> TestResponse:
+    """Log a staff user in through the staff login form."""
+    return post_form(client, "/staff/login", {"email": email, "password": password})
