@@ -46,6 +46,14 @@ class Settings:
     billing_due_days: int = 14
     billing_series: str = "FV"
     billing_batch_size: int = 5000
+    # Online payments (Przelewy24 REST v1 or its sandbox) and bank transfers to virtual IBANs.
+    p24_base_url: str = "http://127.0.0.1:8024"
+    p24_merchant_id: int = 100000
+    p24_pos_id: int = 100000
+    p24_api_key: str = "sandbox-api-key"
+    p24_crc: str = "sandbox-crc-key"
+    bank_sort_code: str = "10901014"
+    bank_account_prefix: str = "7000"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
