@@ -133,3 +133,53 @@ def make_staff(db: psycopg.Connection[psycopg.rows.DictRow]) -> Callable[..., St
 def staff_user(make_staff: Callable[..., StaffUser]) -> StaffUser:
     """A staff user of customer service and billing."""
     return make_staff(["customer_service", "billing"])
+
+
+@pytest.fixture
+def issued_invoice(db: psycopg.Connection[psycopg.rows.DictRow]) -> Callable[[int], str]:
+    """Factory: an issued invoice (dated today) of customer ``customer_id``; returns its number."""
+
+    def make(customer_id: int) -> str:
+        tag = uuid.uuid4().hex[:10]
+        db.execute("INSERT INTO billing_groups (group_code) VALUES ('PT') ON CONFLICT DO NOTHING")
+        point = db.execute(
+            "INSERT INTO service_points (address) VALUES (%s) RETURNING service_point_id",
+            (f"ul. Testowa {tag}",),
+        ).fetchone()
+        tariff = db.execute(
+            "INSERT INTO tariffs (tariff_group, name) VALUES (%s, 'test') RETURNING tariff_id",
+            (f"T-{tag}",),
+        ).fetchone()
+        assert point is not None and tariff is not None
+        contract = db.execute(
+            "INSERT INTO contracts (contract_no, customer_id, service_point_id, valid_from,"
+            " group_code, tariff_id) VALUES (%s, %s, %s, '2025-01-01', 'PT', %s)"
+            " RETURNING contract_id",
+            (f"U-{tag}", customer_id, point["service_point_id"], tariff["tariff_id"]),
+        ).fetchone()
+        assert contract is not None
+        number = int(tag[:6], 16)
+        invoice = db.execute(
+            "INSERT INTO invoices (contract_id, customer_id, status, series, year, number,"
+            " period_start, period_end, issue_date, due_date, net_gr, vat_gr, gross_gr,"
+            " issued_at) VALUES (%s, %s, 'issued', 'PT', 2026, %s, '2026-01-01', '2026-01-31',"
+            " current_date, current_date + 14, 1000, 80, 1080, now()) RETURNING invoice_no",
+            (contract["contract_id"], customer_id, number),
+        ).fetchone()
+        assert invoice is not None
+        return str(invoice["invoice_no"])
+
+    return make
+
+
+@pytest.fixture
+def bare_customer(db: psycopg.Connection[psycopg.rows.DictRow]) -> tuple[int, str]:
+    """A customer without an e-office account: (customer_id, customer_no)."""
+    tag = uuid.uuid4().hex[:10]
+    row = db.execute(
+        "INSERT INTO customers (customer_no, kind, name, address, phone)"
+        " VALUES (%s, 'person', %s, 'ul. Wodna 2', '+48500100300') RETURNING customer_id",
+        (f"K-{tag}", f"Anna Test {tag}"),
+    ).fetchone()
+    assert row is not None
+    return int(row["customer_id"]), f"K-{tag}"

@@ -63,3 +63,28 @@ def login(client: FlaskClient, email: str, password: str) -> TestResponse:
 def staff_login(client: FlaskClient, email: str, password: str) -> TestResponse:
     """Log a staff user in through the staff login form."""
     return post_form(client, "/staff/login", {"email": email, "password": password})
+
+
+def outbox_payload(db: object, kind: str, account_id: int) -> dict[str, object]:
+    """Return the payload of the newest ``kind`` notice queued for ``account_id``."""
+    row = db.execute(  # type: ignore[attr-defined]
+        "SELECT payload FROM outbox WHERE kind = %s AND account_id = %s"
+        " ORDER BY outbox_id DESC LIMIT 1",
+        (kind, account_id),
+    ).fetchone()
+    assert row is not None, f"no {kind} notice for account {account_id}"
+    payload: dict[str, object] = row["payload"]
+    return payload
+
+
+def path_of(url: object) -> str:
+    """The path of an absolute link from a notice."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(str(url)).path
+
+
+def session_cookie(client: FlaskClient) -> str | None:
+    """The value of the session cookie the browser holds, or None."""
+    cookie = client.get_cookie("mf_session")
+    return None if cookie is None else cookie.value

@@ -1,0 +1,32 @@
+"""The customer e-office pages: dashboard, readings, consumption, invoices and payments,
+complaints, contact data and notices, documents and information.
+
+Every object a customer names by id (meter, invoice, complaint, attachment, reading
+request) is fetched by a query that also filters on the logged-in customer, so another
+customer's id is a 404 (see ``portal.auth.one_owned_or_404``).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask.blueprints import BlueprintSetupState
+
+bp = Blueprint("customer", __name__, url_prefix="/ebok", static_folder="static")
+
+
+@bp.record_once
+def _make_home(state: BlueprintSetupState) -> None:
+    # Customers land on the dashboard after login unless the app was told otherwise.
+    if not state.app.config.get("CUSTOMER_HOME"):
+        state.app.config["CUSTOMER_HOME"] = "customer.dashboard"
+
+
+from portal.customer import (  # noqa: E402,F401  (routes register on bp)
+    complaints,
+    consumption_views,
+    info,
+    money,
+    profile,
+    readings,
+    views,
+)
