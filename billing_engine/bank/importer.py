@@ -1,0 +1,210 @@
+"""Importing bank statements: match credits to customers by virtual account, book them once.
+
+Set-based: a statement's lines are copied into a staging table, matched to
+``virtual_accounts`` by one join, booked through ``billing_engine.payments.book_payments``
+(ledger reference ``bank:<dedup key>``) and recorded in ``statement_items`` by one
+``INSERT ... SELECT ... ON CONFLICT (dedup_key) DO NOTHING``, so a statement imported twice
+books nothing twice. Credits no virtual account claims stay ``unmatched`` until staff
+assign them to a customer; debits are recorded as ``ignored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from billing_engine.bank import csvfile, mt940
+from billing_engine.bank.iban import is_virtual, virtual_iban
+from billing_engine.bank.statement import Statement, StatementItem
+from billing_engine.db import Conn, store_errors
+from billing_engine.payments import BookedPayment, PaymentIn, book_payment, book_payments
+from meterflow.errors import BillingError, DecodeError
+
+FORMATS = ("mt940", "csv")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one import did: lines booked, left unmatched, debits ignored, seen before."""
+
+    booked: int
+    unmatched: int
+    ignored: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class UnmatchedItem:
+    """A credit waiting for staff to name its customer."""
+
+    item_id: int
+    booked_on: date
+    amount_gr: int
+    currency: str
+    counterparty_account: str
+    counterparty_name: str
+    title: str
+
+
+def read_statements(path: Path, fmt: str | None = None) -> list[Statement]:
+    """Parse the statement file at ``path`` (format guessed from its content if not given).
+
+    Raises DecodeError if the file cannot be read or parsed.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DecodeError(f"cannot read statement {path}: {exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Polish banks' MT940 files are often in code page 852 or 1250.
+        text = raw.decode("cp1250", errors="replace")
+    fmt = fmt or ("mt940" if ":20:" in text else "csv")
+    if fmt not in FORMATS:
+        raise DecodeError(f"unknown statement format {fmt!r}: use mt940 or csv")
+    return mt940.parse(text) if fmt == "mt940" else csvfile.parse(text)
+
+
+def ensure_virtual_accounts(conn: Conn, sort_code: str, prefix: str) -> int:
+    """Give every customer without one a virtual account; return how many were created.
+
+    Raises BillingError if the sort code or prefix cannot make valid account numbers.
+    """
+    with store_errors("creating virtual accounts"), conn.transaction():
+        ids = conn.execute(
+            "SELECT customer_id FROM customers c WHERE NOT EXISTS"
+            " (SELECT 1 FROM virtual_accounts v WHERE v.customer_id = c.customer_id)"
+            " ORDER BY customer_id FOR NO KEY UPDATE"
+        ).fetchall()
+        with conn.cursor().copy("COPY virtual_accounts (customer_id, iban) FROM STDIN") as copy:
+            for (customer_id,) in ids:
+                copy.write_row((customer_id, virtual_iban(sort_code, prefix, int(customer_id))))
+    return len(ids)
+
+
+def import_statements(
+    conn: Conn, statements: Sequence[Statement], sort_code: str, prefix: str, source: str = ""
+) -> ImportResult:
+    """Record and book the statements' lines in one transaction.
+
+    Raises BillingError if a matched customer is gone, StoreError if the database fails.
+    """
+    totals = [0, 0, 0, 0]
+    with conn.transaction():
+        for statement in statements:
+            for i, count in enumerate(_import_one(conn, statement, sort_code, prefix, source)):
+                totals[i] += count
+    return ImportResult(*totals)
+
+
+def _import_one(
+    conn: Conn, statement: Statement, sort_code: str, prefix: str, source: str
+) -> tuple[int, int, int, int]:
+    with store_errors(f"statement {statement.reference}"):
+        row = conn.execute(
+            "INSERT INTO bank_statements (format, account, reference, source_name)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (account, reference)"
+            " DO UPDATE SET source_name = bank_statements.source_name RETURNING statement_id",
+            (statement.format, statement.account, statement.reference, source),
+        ).fetchone()
+        assert row is not None
+        _stage(conn, statement, sort_code, prefix)
+        matched = conn.execute(
+            "SELECT v.customer_id, s.amount_gr, s.dedup_key, s.booked_on FROM items_stage s"
+            " JOIN virtual_accounts v ON v.iban = s.virtual_account"
+            " WHERE s.amount_gr > 0 AND s.currency = 'PLN' AND NOT EXISTS"
+            " (SELECT 1 FROM statement_items i WHERE i.dedup_key = s.dedup_key)"
+        ).fetchall()
+    book_payments(conn, [PaymentIn(int(c), int(a), f"bank:{k}", d) for c, a, k, d in matched])
+    with store_errors(f"statement {statement.reference}"):
+        states = conn.execute(_RECORD, (row[0],)).fetchall()
+    counted = {s: sum(1 for (state,) in states if state == s) for s in ("booked", "unmatched")}
+    ignored = len(states) - counted["booked"] - counted["unmatched"]
+    return counted["booked"], counted["unmatched"], ignored, len(statement.items) - len(states)
+
+
+_RECORD = """
+INSERT INTO statement_items (statement_id, dedup_key, booked_on, amount_gr, currency,
+    virtual_account, counterparty_account, counterparty_name, title, state, customer_id,
+    entry_id)
+SELECT DISTINCT ON (s.dedup_key) %s, s.dedup_key, s.booked_on, s.amount_gr, s.currency,
+    s.virtual_account, s.counterparty_account, s.counterparty_name, s.title,
+    CASE WHEN l.entry_id IS NOT NULL THEN 'booked'
+         WHEN s.amount_gr > 0 THEN 'unmatched' ELSE 'ignored' END,
+    l.customer_id, l.entry_id
+FROM items_stage s
+LEFT JOIN ledger_entries l ON l.kind = 'payment' AND l.reference = 'bank:' || s.dedup_key
+ORDER BY s.dedup_key
+ON CONFLICT (dedup_key) DO NOTHING
+RETURNING state
+"""
+
+
+def _stage(conn: Conn, statement: Statement, sort_code: str, prefix: str) -> None:
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS items_stage (dedup_key text, booked_on date,"
+        " amount_gr bigint, currency text, virtual_account text, counterparty_account text,"
+        " counterparty_name text, title text) ON COMMIT DROP"
+    )
+    conn.execute("TRUNCATE items_stage")
+    with conn.cursor().copy(
+        "COPY items_stage (dedup_key, booked_on, amount_gr, currency, virtual_account,"
+        " counterparty_account, counterparty_name, title) FROM STDIN"
+    ) as copy:
+        for item in statement.items:
+            copy.write_row(
+                (
+                    statement.dedup_key(item),
+                    item.booked_on,
+                    item.amount_gr,
+                    item.currency,
+                    _virtual_account(item, sort_code, prefix),
+                    item.counterparty_account,
+                    item.counterparty_name,
+                    item.title,
+                )
+            )
+
+
+def _virtual_account(item: StatementItem, sort_code: str, prefix: str) -> str | None:
+    return next((a for a in item.accounts if is_virtual(a, sort_code, prefix)), None)
+
+
+def unmatched(conn: Conn, limit: int = 500) -> list[UnmatchedItem]:
+    """Credits no customer has been found for, oldest first."""
+    rows = conn.execute(
+        "SELECT item_id, booked_on, amount_gr, currency, counterparty_account,"
+        " counterparty_name, title FROM statement_items WHERE state = 'unmatched'"
+        " ORDER BY booked_on, item_id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [UnmatchedItem(*row) for row in rows]
+
+
+def assign(conn: Conn, item_id: int, customer_id: int, by: str) -> BookedPayment:
+    """Book an unmatched credit to ``customer_id`` (staff ``by`` chose it).
+
+    Raises BillingError if the item is not an unmatched credit or the customer is unknown.
+    """
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT state, amount_gr, dedup_key, booked_on FROM statement_items"
+            " WHERE item_id = %s FOR UPDATE",
+            (item_id,),
+        ).fetchone()
+        if row is None or row[0] != "unmatched":
+            state = "missing" if row is None else row[0]
+            raise BillingError(f"statement item {item_id} is {state}, not an unmatched credit")
+        booked = book_payment(conn, customer_id, int(row[1]), f"bank:{row[2]}", row[3])
+        if booked is None:
+            raise BillingError(f"statement item {item_id} was booked already")
+        with store_errors(f"statement item {item_id}"):
+            conn.execute(
+                "UPDATE statement_items SET state = 'assigned', customer_id = %s,"
+                " entry_id = %s, assigned_by = %s, assigned_at = now() WHERE item_id = %s",
+                (customer_id, booked.entry_id, by, item_id),
+            )
+    return booked

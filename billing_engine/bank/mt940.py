@@ -1,0 +1,158 @@
+"""MT940 customer statements (SWIFT), as Polish banks export them.
+
+Fields read: ``:20:`` statement reference, ``:25:`` account, ``:28C:`` statement number,
+``:60F:``/``:60M:`` opening balance (its currency), ``:61:`` a booked line, ``:86:`` the
+line's details, ``:62F:``/``:62M:`` closing balance. A file may hold several statements and
+may be wrapped in SWIFT blocks (``{1:...}{4:`` ... ``-}``).
+
+Polish banks structure ``:86:`` as a 3-digit transaction code followed by subfields, each a
+separator and a 2-digit code: ``^00`` description, ``^20``-``^25`` title, ``^30`` the
+counterparty's sort code, ``^31`` its account, ``^32``-``^33`` its name, ``^38`` its IBAN
+(at banks with virtual accounts, the virtual account credited), ``^60``-``^63`` address.
+The separator differs by bank: ``^``, ``~``, ``<``, ``+`` or ``?``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+
+from billing_engine.bank.iban import compact
+from billing_engine.bank.statement import (
+    Statement,
+    StatementItem,
+    accounts_in,
+    parse_amount,
+)
+from meterflow.errors import DecodeError
+
+FIELD_RE = re.compile(r"^:(\d{2}[A-Z]?):", re.MULTILINE)
+LINE_RE = re.compile(
+    r"(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?"
+    r"(?P<amount>\d[\d,]*)(?P<type>[NFS][A-Z0-9]{3})(?P<ref>[^/\n]*)(?://(?P<bank>[^\n]*))?"
+)
+# SWIFT header and trailer blocks around the text block {4: ... -}, possibly nested once.
+BLOCK_RE = re.compile(r"\{[1235]:(?:[^{}]|\{[^{}]*\})*\}")
+BALANCE_RE = re.compile(r"[CD]\d{6}(?P<currency>[A-Z]{3})")
+SUBFIELD_SEPARATORS = "^~<+?"
+TITLE_CODES = ("20", "21", "22", "23", "24", "25", "26", "27")
+
+
+def parse(text: str) -> list[Statement]:
+    """Every statement in an MT940 file.
+
+    Raises DecodeError if the file holds no statement or a field is malformed.
+    """
+    body = text.replace("\r\n", "\n").replace("\r", "\n")
+    body = BLOCK_RE.sub("", body).replace("{4:", "\n")
+    statements = [_statement(block) for block in _blocks(body)]
+    if not statements:
+        raise DecodeError("no MT940 statement found (no :20: field)")
+    return statements
+
+
+def _blocks(body: str) -> Iterator[list[tuple[str, str]]]:
+    """Fields of each statement (from one ``:20:`` to the next)."""
+    block: list[tuple[str, str]] = []
+    for tag, value in _fields(body):
+        if tag == "20" and block:
+            yield block
+            block = []
+        block.append((tag, value))
+    if block:
+        yield block
+
+
+def _fields(body: str) -> Iterator[tuple[str, str]]:
+    matches = list(FIELD_RE.finditer(body))
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
+        value = body[match.end() : end].rstrip("\n")
+        yield match.group(1), re.sub(r"\n-\}?\s*$", "", value).rstrip()
+
+
+def _statement(fields: list[tuple[str, str]]) -> Statement:
+    values = dict(fields)
+    for tag in ("20", "25"):
+        if tag not in values:
+            raise DecodeError(f"MT940 statement without :{tag}: field")
+    reference = values["20"].strip()
+    number = values.get("28C", values.get("28", "")).strip()
+    currency = _currency(values)
+    items: list[StatementItem] = []
+    for tag, value in fields:
+        if tag == "61":
+            items.append(_line(value, len(items) + 1, currency, reference))
+        elif tag == "86" and items:
+            items[-1] = _with_details(items[-1], value)
+    account = compact(values["25"].strip().lstrip("/"))
+    full_reference = f"{reference}/{number}" if number else reference
+    return Statement("mt940", account, full_reference, currency, tuple(items))
+
+
+def _currency(values: dict[str, str]) -> str:
+    balance = values.get("60F") or values.get("60M") or ""
+    match = BALANCE_RE.match(balance)
+    return match.group("currency") if match else "PLN"
+
+
+def _line(value: str, entry_no: int, currency: str, statement: str) -> StatementItem:
+    match = LINE_RE.match(value)
+    if match is None:
+        raise DecodeError(f"statement {statement}: :61: line {entry_no} is malformed: {value!r}")
+    booked_on = _date(match.group("value"), statement)
+    amount = parse_amount(match.group("amount"), f"statement {statement} line {entry_no}")
+    if match.group("mark") in ("D", "RC"):
+        amount = -amount
+    return StatementItem(
+        entry_no=entry_no,
+        booked_on=booked_on,
+        amount_gr=amount,
+        currency=currency,
+        bank_reference=(match.group("bank") or match.group("ref") or "").strip(),
+    )
+
+
+def _date(yymmdd: str, statement: str) -> date:
+    try:
+        return date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
+    except ValueError:
+        raise DecodeError(f"statement {statement}: {yymmdd!r} is not a date") from None
+
+
+def subfields(details: str) -> dict[str, str]:
+    """The ``:86:`` subfields by code (values of a repeated code joined); {} if unstructured."""
+    flat = details.replace("\n", "")
+    if len(flat) < 6 or not flat[:3].isdigit() or flat[3] not in SUBFIELD_SEPARATORS:
+        return {}
+    separator = flat[3]
+    found: dict[str, str] = {}
+    for piece in flat[4:].split(separator):
+        if len(piece) >= 2 and piece[:2].isdigit():
+            found[piece[:2]] = found.get(piece[:2], "") + piece[2:]
+    return found
+
+
+def _with_details(item: StatementItem, details: str) -> StatementItem:
+    parts = subfields(details)
+    if not parts:
+        text = details.replace("\n", " ").strip()
+        return replace(item, title=text, accounts=tuple(accounts_in(text)))
+    title = "".join(parts.get(code, "") for code in TITLE_CODES).strip()
+    counterparty = compact(parts.get("38", "")) or compact(
+        parts.get("30", "") + parts.get("31", "")
+    )
+    named = [
+        *accounts_in(parts.get("38", "")),
+        *accounts_in(parts.get("30", "") + parts.get("31", "")),
+        *accounts_in(title),
+    ]
+    return replace(
+        item,
+        title=title,
+        counterparty_name=(parts.get("32", "") + parts.get("33", "")).strip(),
+        counterparty_account=counterparty,
+        accounts=tuple(dict.fromkeys(named)),
+    )
