@@ -53,7 +53,9 @@ def login() -> ResponseReturnValue:
         conn = get_conn()
         account = accounts.by_email(conn, form.email.data or "")
         stored = account["password_hash"] if account else None
-        if account is None or not hasher().verify(stored, form.password.data or ""):
+        # Always one hash check, so an unknown address costs the same time as a known one.
+        password_ok = hasher().verify(stored, form.password.data or "")
+        if account is None or not password_ok:
             add_error(form.password, _("Wrong e-mail address or password."))
         elif account["blocked_at"] is not None:
             add_error(form.email, _("This account is blocked. Contact customer service."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.forms import current_password_field, email_field, new_password_fields
@@ -60,6 +61,10 @@ class NewAccountForm(FlaskForm):
     email = email_field(_l("Login e-mail address"))
     channel = SelectField(
         _l("Send the initial password by"),
-        choices=[("letter", _l("letter")), ("sms", _l("SMS")), ("email", _l("e-mail"))],
+        choices=[
+            SelectChoice("letter", _l("letter")),
+            SelectChoice("sms", _l("SMS")),
+            SelectChoice("email", _l("e-mail")),
+        ],
         validators=[DataRequired()],
     )

@@ -38,7 +38,9 @@ def login() -> ResponseReturnValue:
         conn = get_conn()
         staff = users.by_email(conn, form.email.data or "")
         stored = staff["password_hash"] if staff else None
-        if staff is None or not hasher().verify(stored, form.password.data or ""):
+        # Always one hash check, so an unknown address costs the same time as a known one.
+        password_ok = hasher().verify(stored, form.password.data or "")
+        if staff is None or not password_ok:
             add_error(form.password, _("Wrong e-mail address or password."))
         elif staff["disabled_at"] is not None:
             add_error(form.email, _("This staff account is disabled."))
