@@ -8,10 +8,23 @@ customer's id is a 404 (see ``portal.auth.one_owned_or_404``).
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint
 from flask.blueprints import BlueprintSetupState
 
+from billing_engine.money import format_pln
+
+WARSAW = ZoneInfo("Europe/Warsaw")
 bp = Blueprint("customer", __name__, url_prefix="/ebok", static_folder="static")
+bp.add_app_template_global(format_pln, "format_pln")
+
+
+@bp.app_template_filter("localtime")
+def localtime(at: datetime | None) -> str:
+    """An instant as Warsaw wall-clock time, e.g. ``21.11.2026 10:00``."""
+    return at.astimezone(WARSAW).strftime("%d.%m.%Y %H:%M") if at else ""
 
 
 @bp.record_once
