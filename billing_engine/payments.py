@@ -34,7 +34,7 @@ class PaymentIn:
 
 @dataclass(frozen=True)
 class BookedPayment:
-    """A payment written to the ledger by this call."""
+    """A payment written to the ledger by this call (``amount_gr`` positive, as received)."""
 
     entry_id: int
     customer_id: int

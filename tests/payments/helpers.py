@@ -1,0 +1,25 @@
+"""Helpers of the payment tests: what the ledger says about a customer or a charge."""
+
+from __future__ import annotations
+
+from billing_engine.db import Conn
+
+
+def allocations_of(conn: Conn, charge_id: int) -> int:
+    """Grosze settled on a charge so far."""
+    row = conn.execute(
+        "SELECT coalesce(sum(amount_gr), 0) FROM payment_allocations WHERE charge_id = %s",
+        (charge_id,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def payments_of(conn: Conn, customer_id: int) -> list[tuple[int, str]]:
+    """The customer's ledger payments: (amount_gr, reference)."""
+    rows = conn.execute(
+        "SELECT amount_gr, reference FROM ledger_entries WHERE customer_id = %s"
+        " AND kind = 'payment' ORDER BY entry_id",
+        (customer_id,),
+    ).fetchall()
+    return [(int(a), str(r)) for a, r in rows]
