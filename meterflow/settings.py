@@ -46,6 +46,18 @@ class Settings:
     billing_due_days: int = 14
     billing_series: str = "FV"
     billing_batch_size: int = 5000
+    # E-notifications: smtp:// (plain), smtp+starttls:// or smtps:// (implicit TLS), with
+    # user:password@ for AUTH; the SMS gateway's base URL and bearer token (SMSAPI-style).
+    notify_smtp_url: str = "smtp://127.0.0.1:8025"
+    notify_mail_from: str = "MPWiK iBOK <ibok@localhost>"
+    notify_tls_cafile: Path | None = None
+    notify_sms_url: str = "http://127.0.0.1:8026"
+    notify_sms_token: str = "sandbox-token"
+    notify_sms_sender: str = "MPWiK"
+    notify_email_per_s: int = 50
+    notify_sms_per_s: int = 10
+    notify_max_attempts: int = 6
+    notify_retry_base_s: int = 60
     # Online payments (Przelewy24 REST v1 or its sandbox) and bank transfers to virtual IBANs.
     p24_base_url: str = "http://127.0.0.1:8024"
     p24_merchant_id: int = 100000

@@ -1,6 +1,6 @@
 -- E-notifications: the kinds of notice (a table instead of a CHECK list, so a part adds a
--- kind with one INSERT), language and e-invoice choice, consent on the portal's preferences, the delivery
--- state per (outbox notice, channel) and the log of every delivery attempt, which staff read.
+-- kind with one INSERT), language and e-invoice choice, consent in the portal's preferences,
+-- the delivery state per (outbox notice, channel) and the log of every attempt, for staff.
 --
 -- A delivery goes pending -> claimed -> sending -> sent, or back to pending with a later
 -- next_attempt_at after a failure, or dead after the last attempt or a permanent refusal.

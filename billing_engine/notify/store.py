@@ -1,0 +1,260 @@
+"""The sender's SQL: routing outbox notices to deliveries, claiming, marking, recovery.
+
+A worker holds a session advisory lock on its own id for its whole life. A delivery left
+'claimed' or 'sending' by a worker whose lock is free again belongs to a dead worker: the
+lock vanished with its database session, so no clock or timeout is needed to tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+Conn = psycopg.Connection[TupleRow]
+# First key of the two-int advisory locks of sender workers ("notf").
+LOCK_SPACE = 0x6E6F7466
+
+_ROUTE = """
+WITH batch AS (
+    SELECT o.outbox_id, o.kind, o.customer_id, o.payload, k.legally_required
+    FROM outbox o JOIN notice_kinds k ON k.kind = o.kind
+    WHERE o.routed_at IS NULL
+    ORDER BY o.outbox_id LIMIT %(limit)s FOR UPDATE OF o SKIP LOCKED
+), routed AS (
+    UPDATE outbox SET routed_at = now() FROM batch WHERE outbox.outbox_id = batch.outbox_id
+), wanted AS (
+    SELECT b.outbox_id, b.payload->>'channel' AS channel,
+           coalesce(b.payload->>'to', '') AS address
+    FROM batch b WHERE b.payload ? 'channel'
+    UNION ALL
+    SELECT b.outbox_id, ch.channel,
+           coalesce(CASE ch.channel WHEN 'email' THEN c.email ELSE c.phone END, '')
+    FROM batch b
+    JOIN customers c ON c.customer_id = b.customer_id
+    CROSS JOIN (VALUES ('email'), ('sms')) AS ch(channel)
+    LEFT JOIN notification_preferences p
+           ON p.customer_id = b.customer_id AND p.kind = b.kind
+    WHERE NOT b.payload ? 'channel'
+      AND CASE ch.channel WHEN 'email' THEN b.legally_required OR coalesce(p.by_email, true)
+                          ELSE coalesce(p.by_sms, false) END
+)
+INSERT INTO notify_deliveries (outbox_id, channel, address, status, last_error)
+SELECT outbox_id, channel, address,
+       CASE WHEN channel IN ('email', 'sms') AND address <> '' THEN 'pending'
+            ELSE 'skipped' END,
+       CASE WHEN channel NOT IN ('email', 'sms') THEN 'the sender does not deliver ' || channel
+            WHEN address = '' THEN 'no ' || channel || ' address' END
+FROM wanted
+"""
+
+_CLAIM = """
+WITH picked AS (
+    SELECT outbox_id, channel FROM notify_deliveries
+    WHERE status = 'pending' AND channel = %(channel)s AND next_attempt_at <= now()
+    ORDER BY next_attempt_at, outbox_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE notify_deliveries d SET status = 'claimed', worker_id = %(worker)s, updated_at = now()
+    FROM picked WHERE d.outbox_id = picked.outbox_id AND d.channel = picked.channel
+    RETURNING d.outbox_id, d.channel, d.address, d.attempts
+)
+SELECT c.outbox_id, c.channel, c.address, c.attempts, o.kind, o.customer_id, o.payload,
+       k.legally_required, cu.name, cu.customer_no,
+       coalesce(s.language, 'pl'), coalesce(s.e_invoice, false)
+FROM claimed c
+JOIN outbox o ON o.outbox_id = c.outbox_id
+JOIN notice_kinds k ON k.kind = o.kind
+LEFT JOIN customers cu ON cu.customer_id = o.customer_id
+LEFT JOIN notification_settings s ON s.customer_id = o.customer_id
+ORDER BY c.outbox_id
+"""
+
+_LOG_ATTEMPT = """
+INSERT INTO notify_attempts (outbox_id, channel, attempt, status, error, provider_id)
+VALUES (%(outbox_id)s, %(channel)s, %(attempt)s, %(status)s, %(error)s, %(provider_id)s)
+"""
+
+_FINISH = """
+UPDATE notify_deliveries
+SET status = %(state)s, worker_id = NULL, updated_at = now(),
+    provider_id = coalesce(%(provider_id)s, provider_id), last_error = %(error)s,
+    next_attempt_at = now() + make_interval(secs => %(delay_s)s)
+WHERE outbox_id = %(outbox_id)s AND channel = %(channel)s
+"""
+
+_ORPHANS_UNCLAIM = """
+UPDATE notify_deliveries SET status = 'pending', worker_id = NULL, updated_at = now()
+WHERE worker_id = %(worker)s AND status = 'claimed'
+"""
+
+# An interrupted delivery: back to pending (with a log line) where the provider deduplicates
+# by the delivery's key, else 'uncertain'.
+_ORPHANS_SENDING = """
+WITH moved AS (
+    UPDATE notify_deliveries
+    SET status = CASE WHEN channel = ANY(%(resend)s) THEN 'pending' ELSE 'uncertain' END,
+        worker_id = NULL, updated_at = now(), next_attempt_at = now(),
+        last_error = CASE WHEN channel = ANY(%(resend)s) THEN %(resend_note)s
+                          ELSE %(uncertain_note)s END
+    WHERE worker_id = %(worker)s AND status = 'sending'
+    RETURNING outbox_id, channel, attempts, status, last_error
+)
+INSERT INTO notify_attempts (outbox_id, channel, attempt, status, error)
+SELECT outbox_id, channel, attempts,
+       CASE status WHEN 'pending' THEN 'failed' ELSE 'uncertain' END, last_error
+FROM moved
+RETURNING status
+"""
+
+UNCERTAIN_NOTE = (
+    "the sender died during the network call; the message may have been delivered and "
+    "was not sent again (the channel cannot be asked); staff: meterflow notify resend"
+)
+RESEND_NOTE = "the sender died during the network call; sent again under the same key"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery this worker claimed, with what rendering it needs."""
+
+    outbox_id: int
+    channel: str
+    address: str
+    attempts: int
+    kind: str
+    customer_id: int | None
+    payload: dict[str, Any]
+    legally_required: bool
+    customer_name: str | None
+    customer_no: str | None
+    language: str
+    e_invoice: bool
+
+    @property
+    def key(self) -> str:
+        """The delivery's key: Message-ID local part and the SMS idempotency key."""
+        return f"mf-{self.outbox_id}-{self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended: sent, duplicate (the provider had it), failed or dead."""
+
+    outbox_id: int
+    channel: str
+    attempt: int
+    status: str
+    error: str | None = None
+    provider_id: str | None = None
+    retry_in_s: float = 0.0
+
+
+def route(conn: Conn, limit: int) -> int:
+    """Decide the deliveries of up to ``limit`` new outbox notices; return how many."""
+    with conn.transaction():
+        cur = conn.execute(_ROUTE, {"limit": limit})
+        return cur.rowcount
+
+
+def claim(conn: Conn, channel: str, worker_id: int, limit: int) -> list[Claimed]:
+    """Claim up to ``limit`` due deliveries of ``channel`` (safe with several workers)."""
+    with conn.transaction():
+        rows = conn.execute(
+            _CLAIM, {"channel": channel, "worker": worker_id, "limit": limit}
+        ).fetchall()
+    return [Claimed(*row) for row in rows]
+
+
+def mark_sending(conn: Conn, item: Claimed) -> None:
+    """Count the attempt and mark the delivery 'sending' (inside the caller's transaction)."""
+    conn.execute(
+        "UPDATE notify_deliveries SET status = 'sending', attempts = attempts + 1,"
+        " updated_at = now() WHERE outbox_id = %s AND channel = %s",
+        (item.outbox_id, item.channel),
+    )
+
+
+def record(conn: Conn, outcome: Outcome) -> None:
+    """Log the attempt and move the delivery on (inside the caller's transaction)."""
+    state = {"sent": "sent", "duplicate": "sent", "failed": "pending", "dead": "dead"}
+    params = {
+        "outbox_id": outcome.outbox_id,
+        "channel": outcome.channel,
+        "attempt": outcome.attempt,
+        "status": outcome.status,
+        "error": outcome.error,
+        "provider_id": outcome.provider_id,
+        "state": state[outcome.status],
+        "delay_s": outcome.retry_in_s,
+    }
+    conn.execute(_LOG_ATTEMPT, params)
+    conn.execute(_FINISH, params)
+    if outcome.status in ("sent", "duplicate"):
+        conn.execute(
+            "UPDATE outbox SET sent_at = now() WHERE outbox_id = %s AND sent_at IS NULL",
+            (outcome.outbox_id,),
+        )
+
+
+def release(conn: Conn, worker_id: int) -> None:
+    """Give back deliveries claimed but not started (a worker stopping cleanly)."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE notify_deliveries SET status = 'pending', worker_id = NULL"
+            " WHERE worker_id = %s AND status = 'claimed'",
+            (worker_id,),
+        )
+
+
+def lock_worker(conn: Conn, worker_id: int) -> bool:
+    """Take the session lock that says worker ``worker_id`` is alive; false if taken."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_SPACE, worker_id)).fetchone()
+    return bool(row and row[0])
+
+
+def recover(conn: Conn, me: int, resendable: Collection[str]) -> tuple[int, int]:
+    """Resolve deliveries left in flight by dead workers; return (released, uncertain).
+
+    Claimed-but-unsent deliveries and interrupted ones on channels whose provider
+    deduplicates (``resendable``) go back to pending; interrupted e-mails become
+    'uncertain' for staff, never resent blindly.
+    """
+    workers = conn.execute(
+        "SELECT DISTINCT worker_id FROM notify_deliveries"
+        " WHERE status IN ('claimed', 'sending') AND worker_id <> %s",
+        (me,),
+    ).fetchall()
+    released = uncertain = 0
+    for (worker,) in workers:
+        if not lock_worker(conn, worker):
+            continue  # alive
+        try:
+            with conn.transaction():
+                params = {
+                    "worker": worker,
+                    "resend": list(resendable),
+                    "resend_note": RESEND_NOTE,
+                    "uncertain_note": UNCERTAIN_NOTE,
+                }
+                released += conn.execute(_ORPHANS_UNCLAIM, params).rowcount
+                for (status,) in conn.execute(_ORPHANS_SENDING, params).fetchall():
+                    released += status == "failed"
+                    uncertain += status == "uncertain"
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_SPACE, worker))
+    return released, uncertain
+
+
+def resend(conn: Conn, outbox_id: int, channel: str) -> bool:
+    """Staff: send an 'uncertain' or 'dead' delivery again; false if there is none."""
+    with conn.transaction():
+        cur = conn.execute(
+            "UPDATE notify_deliveries SET status = 'pending', next_attempt_at = now(),"
+            " last_error = NULL WHERE outbox_id = %s AND channel = %s"
+            " AND status IN ('uncertain', 'dead')",
+            (outbox_id, channel),
+        )
+        return cur.rowcount == 1
