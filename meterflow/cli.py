@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "readers.collectors.radio_cli",
     "simulators.mbus_bus",
     "billing_engine.cli",
+    "billing_engine.notify.cli",
     "billing_engine.bank.cli",
     "portal.cli",
 )
