@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     from portal.forms import password_rule
     from portal.passwords import Hasher, PasswordPolicy
     from portal.sessions import PostgresSessionInterface
+    from portal.unsubscribe import bp as unsubscribe_bp
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.before_request(staff.load_staff)
     app.register_blueprint(auth.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(unsubscribe_bp)
     app.register_blueprint(payments.bp)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
