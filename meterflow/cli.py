@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "billing_engine.cli",
     "billing_engine.notify.cli",
     "billing_engine.bank.cli",
+    "simulators.p24_sandbox",
     "portal.cli",
 )
 
