@@ -88,3 +88,11 @@ def session_cookie(client: FlaskClient) -> str | None:
     """The value of the session cookie the browser holds, or None."""
     cookie = client.get_cookie("mf_session")
     return None if cookie is None else cookie.value
+
+
+def home(client: FlaskClient) -> str:
+    """Where a customer lands after login (the customer pages' home, else /account)."""
+    from portal.auth.views import home_url
+
+    with client.application.test_request_context():
+        return home_url()

@@ -8,7 +8,7 @@ import psycopg
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.portal.helpers import Account, csrf, login, post_form, session_cookie
+from tests.portal.helpers import Account, csrf, home, login, post_form, session_cookie
 
 
 def test_login_page_is_polish_by_default(client: FlaskClient) -> None:
@@ -22,7 +22,7 @@ def test_login_with_valid_password_reaches_the_account(
 ) -> None:
     response = login(client, customer_account.email, customer_account.password)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/account"
+    assert response.headers["Location"] == home(client)
     assert customer_account.email in client.get("/account").get_data(as_text=True)
 
 
@@ -71,7 +71,7 @@ def test_login_follows_only_local_next(client: FlaskClient, customer_account: Ac
             "password": customer_account.password,
         },
     )
-    assert response.headers["Location"] == "/account"
+    assert response.headers["Location"] == home(client)
 
 
 def test_logout_ends_every_session_of_the_account(app: Flask, customer_account: Account) -> None:

@@ -8,7 +8,7 @@ import psycopg
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.portal.helpers import Account, login, outbox_payload, path_of, post_form
+from tests.portal.helpers import Account, home, login, outbox_payload, path_of, post_form
 
 Db = psycopg.Connection[psycopg.rows.DictRow]
 NEW_PASSWORD = "Zawor-Kulowy-88"
@@ -43,7 +43,7 @@ def test_reset_link_sets_the_password_once_and_ends_sessions(
     assert other.get("/account").status_code == 302
     again = post_form(client, url, {"password": NEW_PASSWORD, "password_again": NEW_PASSWORD})
     assert again.status_code == 400
-    assert login(client, customer_account.email, NEW_PASSWORD).headers["Location"] == "/account"
+    assert login(client, customer_account.email, NEW_PASSWORD).headers["Location"] == home(client)
 
 
 def test_a_new_reset_link_cancels_the_previous_one(

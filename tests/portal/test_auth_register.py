@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from tests.portal.helpers import Account, login, outbox_payload, path_of, post_form
+from tests.portal.helpers import Account, home, login, outbox_payload, path_of, post_form
 
 Db = psycopg.Connection[psycopg.rows.DictRow]
 GOOD_PASSWORD = "Licznik-Wody-42"
@@ -71,7 +71,7 @@ def test_matching_data_activate_the_account_after_verification(
     verify(client, db, account["account_id"])
     account = account_of(db, email)
     assert account["status"] == "active" and account["customer_id"] == customer_id
-    assert login(client, email, GOOD_PASSWORD).headers["Location"] == "/account"
+    assert login(client, email, GOOD_PASSWORD).headers["Location"] == home(client)
 
 
 def test_mismatching_data_wait_for_staff_approval(
