@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from meterflow.errors import DecodeError, FrameError
+from readers.datarecords import Layout
 from readers.drivers import apply_driver
-from readers.mbus import decode_mbus
+from readers.mbus import decode_mbus_layout
 from readers.model import Kind, Telegram
-from readers.wmbus import KeyLookup, decode_wmbus, no_keys
+from readers.wmbus import KeyLookup, decode_wmbus_layout, no_keys
 
 MBUS_STARTS = (0x68, 0x10, 0xE5)
 
@@ -23,14 +24,15 @@ def decode_frame(kind: Kind, raw: bytes, key_for: KeyLookup = no_keys) -> Telegr
 
     Raises only DecodeError subclasses, whatever the input bytes are.
     """
+    layout: Layout | None
     try:
-        if kind == "mbus":
-            telegram = decode_mbus(raw)
-        elif kind == "wmbus":
-            telegram = decode_wmbus(raw, key_for)
+        if kind == "wmbus":
+            telegram, layout = decode_wmbus_layout(raw, key_for)
+        elif kind == "mbus":
+            telegram, layout = decode_mbus_layout(raw)
         else:
             raise DecodeError(f"unknown frame kind {kind!r}; expected mbus or wmbus")
-        return apply_driver(telegram)
+        return apply_driver(telegram, layout)
     except DecodeError:
         raise
     except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:

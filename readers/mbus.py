@@ -14,7 +14,8 @@ from meterflow.errors import ChecksumError, FrameError, UnsupportedError
 from readers.datarecords import (
     MANUFACTURER_SPECIFIC,
     MORE_RECORDS_FOLLOW,
-    decode_records,
+    Layout,
+    decode_layout,
     encode_records,
 )
 from readers.fixed import NO_MANUFACTURER, decode_fixed
@@ -163,15 +164,25 @@ def decode_frame(frame: LongFrame) -> Telegram:
     Raises UnsupportedError for CI fields other than 0x72, 0x7A, 0x73 and 0x77 (0x76 too),
     FrameError or UnsupportedError from the data records.
     """
+    return _decode_long(frame)[0]
+
+
+def _decode_long(frame: LongFrame) -> tuple[Telegram, Layout | None]:
+    """Return the telegram of an RSP_UD long frame and its record layout (None if fixed).
+
+    Raises what ``decode_frame`` raises.
+    """
     ci, data = frame.ci, frame.data
     if ci == CI_LONG_HEADER:
         header, _ = parse_long_header(data)
-        return Telegram("mbus", header, decode_records(data[LONG_HEADER_LEN:]))
+        records, layout = decode_layout(data[LONG_HEADER_LEN:])
+        return Telegram("mbus", header, records), layout
     if ci == CI_SHORT_HEADER:
         header = _primary_header(frame.a, data)
-        return Telegram("mbus", header, decode_records(data[SHORT_HEADER_LEN:]))
+        records, layout = decode_layout(data[SHORT_HEADER_LEN:])
+        return Telegram("mbus", header, records), layout
     if ci in (CI_FIXED, CI_FIXED_MSB):
-        return decode_fixed(data, msb_first=ci == CI_FIXED_MSB)
+        return decode_fixed(data, msb_first=ci == CI_FIXED_MSB), None
     if ci == CI_LONG_HEADER_MSB:
         raise UnsupportedError(
             "CI 0x76 (variable data, multi-byte fields MSB first) is not supported"
@@ -185,10 +196,18 @@ def decode_mbus(raw: bytes) -> Telegram:
     Raises FrameError or ChecksumError for a broken frame, FrameError if it is not a long
     frame, UnsupportedError for CI fields or codes this codec does not handle.
     """
+    return decode_mbus_layout(raw)[0]
+
+
+def decode_mbus_layout(raw: bytes) -> tuple[Telegram, Layout | None]:
+    """Return ``decode_mbus`` of ``raw`` and the layout of its records (None if fixed).
+
+    Raises what ``decode_mbus`` raises.
+    """
     frame = parse_frame(raw)
     if not isinstance(frame, LongFrame):
         raise FrameError(f"a {type(frame).__name__} carries no telegram; RSP_UD is a long frame")
-    return decode_frame(frame)
+    return _decode_long(frame)
 
 
 def more_records_follow(telegram: Telegram) -> bool:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 Kind = Literal["mbus", "wmbus"]
 Value = Decimal | int | str | datetime | date | bytes | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+def _slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """Return the setters of the slots of a frozen slots dataclass, in field order."""
+    return tuple(
+        cast(Callable[[Any, Any], None], vars(cls)[name].__set__) for name in vars(cls)["__slots__"]
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Record:
     """One data record of the variable data structure, with the VIF scaling applied.
 
@@ -31,6 +38,29 @@ class Record:
     function: str = "instantaneous"
     modifiers: tuple[str, ...] = ()
 
+    def __init__(
+        self,
+        quantity: str,
+        unit: str,
+        value: Value,
+        storage: int = 0,
+        tariff: int = 0,
+        subunit: int = 0,
+        function: str = "instantaneous",
+        modifiers: tuple[str, ...] = (),
+    ) -> None:
+        # Decoders build one Record per value: setting the slots directly costs half the
+        # generated frozen __init__ (which looks up object.__setattr__ for every field).
+        q, u, v, s, t, su, f, m = _RECORD_SLOTS
+        q(self, quantity)
+        u(self, unit)
+        v(self, value)
+        s(self, storage)
+        t(self, tariff)
+        su(self, subunit)
+        f(self, function)
+        m(self, modifiers)
+
     def as_json(self) -> dict[str, Any]:
         """Return the record as JSON-ready data; exact values become strings."""
         return {
@@ -45,7 +75,10 @@ class Record:
         }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+_RECORD_SLOTS = _slot_setters(Record)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Header:
     """Who sent a telegram: the meter's secondary address plus access number and status."""
 
@@ -55,6 +88,24 @@ class Header:
     device_type: int
     access_no: int | None = None
     status: int | None = None
+
+    def __init__(
+        self,
+        manufacturer: str,
+        id: str,
+        version: int,
+        device_type: int,
+        access_no: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        # One Header per telegram: set the slots directly, as Record does.
+        m, i, v, d, a, s = _HEADER_SLOTS
+        m(self, manufacturer)
+        i(self, id)
+        v(self, version)
+        d(self, device_type)
+        a(self, access_no)
+        s(self, status)
 
     @property
     def meter_id(self) -> str:
@@ -73,7 +124,10 @@ class Header:
         }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+_HEADER_SLOTS = _slot_setters(Header)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Telegram:
     """A decoded frame: its header, its records and, when a driver matched, named fields."""
 
@@ -82,6 +136,22 @@ class Telegram:
     records: tuple[Record, ...]
     driver: str | None = None
     fields: Mapping[str, Value] = dataclasses.field(default_factory=dict)
+
+    def __init__(
+        self,
+        kind: Kind,
+        header: Header,
+        records: tuple[Record, ...],
+        driver: str | None = None,
+        fields: Mapping[str, Value] | None = None,
+    ) -> None:
+        # One Telegram per frame: set the slots directly, as Record does.
+        k, h, r, d, f = _TELEGRAM_SLOTS
+        k(self, kind)
+        h(self, header)
+        r(self, records)
+        d(self, driver)
+        f(self, {} if fields is None else fields)
 
     def as_json(self) -> dict[str, Any]:
         """Return the telegram as JSON-ready data, as ``meterflow decode`` prints it."""
@@ -94,6 +164,9 @@ class Telegram:
             data["driver"] = self.driver
             data["fields"] = {name: value_text(v) for name, v in self.fields.items()}
         return data
+
+
+_TELEGRAM_SLOTS = _slot_setters(Telegram)
 
 
 def value_text(value: Value) -> str | int | None:

@@ -1,14 +1,15 @@
 """OMS / EN 13757-4 cryptography: security modes 5 and 7 (AES-128-CBC), ELL AES-128-CTR, CMAC.
 
-AES key objects are cached per key, so decoding many telegrams of one meter costs one key
-schedule. Every function is pure: bytes in, bytes out.
+AES key objects and decryption contexts are cached per key, so decoding many telegrams of
+one meter costs one key schedule. Every function is pure: bytes in, bytes out.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
 from meterflow.errors import DecryptError
@@ -18,6 +19,7 @@ ZERO_IV = bytes(BLOCK)
 KDF_PADDING = b"\x07" * 7
 DC_ENC_FROM_METER = 0x00
 DC_MAC_FROM_METER = 0x01
+_CONTEXT_LIMIT = 4096
 
 
 @functools.lru_cache(maxsize=4096)
@@ -32,10 +34,42 @@ def mode5_iv(manufacturer: bytes, address: bytes, access_no: int) -> bytes:
     return manufacturer + address + bytes([access_no]) * 8
 
 
-def cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
-    """Return ``data`` (a multiple of 16 bytes) decrypted with AES-128-CBC."""
-    decryptor = Cipher(_aes(key), modes.CBC(iv)).decryptor()
-    return decryptor.update(data) + decryptor.finalize()
+class _Decryptors(threading.local):
+    """Per-thread AES-128-CBC decryption contexts by key (a context is not thread-safe)."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[bytes, CipherContext] = {}
+
+
+_DECRYPTORS = _Decryptors()
+
+
+def _cbc_decryptor(key: bytes) -> CipherContext:
+    """Return this thread's reusable CBC decryption context for ``key``."""
+    contexts = _DECRYPTORS.by_key
+    context = contexts.get(key)
+    if context is None:
+        if len(contexts) >= _CONTEXT_LIMIT:
+            contexts.clear()
+        context = contexts[key] = Cipher(_aes(key), modes.CBC(ZERO_IV)).decryptor()
+    return context
+
+
+def cbc_decrypt(key: bytes, iv: bytes, data: bytes, *, reuse: bool = True) -> bytes:
+    """Return ``data`` (a multiple of 16 bytes) decrypted with AES-128-CBC.
+
+    A meter's key costs one cached CBC context rather than a new cipher per telegram: a
+    CBC decryptor chains each block to the previous ciphertext block, so decrypting the IV
+    as one extra leading block makes it the chaining value for ``data`` (that first output
+    block is dropped). ``reuse=False`` keeps one-off keys (mode 7 session keys) out of the
+    cache. Raises ValueError if ``data`` is not a whole number of blocks.
+    """
+    if len(data) % BLOCK or len(iv) != BLOCK:
+        raise ValueError(f"AES-CBC takes a {BLOCK}-byte IV and whole {BLOCK}-byte blocks")
+    if not reuse:
+        decryptor = Cipher(_aes(key), modes.CBC(iv)).decryptor()
+        return decryptor.update(data) + decryptor.finalize()
+    return _cbc_decryptor(key).update(iv + data)[BLOCK:]
 
 
 def cbc_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from meterflow.errors import DecryptError, FrameError, UnsupportedError
 from readers import oms_crypto
 from readers.crc import crc16_en13757
-from readers.datarecords import decode_records
+from readers.datarecords import MANUFACTURER_LAYOUT, MANUFACTURER_SPECIFIC, Layout, decode_layout
 from readers.model import Header, Record, Telegram
 from readers.wmbus_encode import encode_wmbus
 from readers.wmbus_link import FrameFormat, LinkHeader, address_header, parse_link, unframe
 
-__all__ = ["KeyLookup", "decode_wmbus", "encode_wmbus", "no_keys"]
+__all__ = ["KeyLookup", "decode_wmbus", "decode_wmbus_layout", "encode_wmbus", "no_keys"]
 
 KeyLookup = Callable[[Header], bytes | None]
 
@@ -71,6 +71,20 @@ def decode_wmbus(
 
     CRC blocks are detected unless ``crc`` says whether they are present. Raises FrameError,
     CrcError, DecryptError or UnsupportedError (all DecodeError) for anything undecodable.
+    """
+    return decode_wmbus_layout(raw, key_for, crc=crc, frame_format=frame_format)[0]
+
+
+def decode_wmbus_layout(
+    raw: bytes,
+    key_for: KeyLookup = no_keys,
+    *,
+    crc: bool | None = None,
+    frame_format: FrameFormat | None = None,
+) -> tuple[Telegram, Layout]:
+    """Return ``decode_wmbus`` of ``raw`` and the layout of its records (for drivers).
+
+    Raises what ``decode_wmbus`` raises.
     """
     frame = unframe(raw, crc, frame_format)
     link = parse_link(frame)
@@ -142,14 +156,14 @@ def _afl(frame: bytes, pos: int) -> tuple[_Afl, int]:
 
 def _tpl(
     frame: bytes, pos: int, link: LinkHeader, access_no: int | None, afl: _Afl, key_for: KeyLookup
-) -> Telegram:
+) -> tuple[Telegram, Layout]:
     """Dispatch on the transport layer CI field and decode the application data."""
     ci = frame[pos]
     if ci == CI_NO_HEADER:
-        return _telegram(link.header(access_no), decode_records(frame[pos + 1 :]))
+        return _telegram(link.header(access_no), frame[pos + 1 :])
     if ci in CI_MANUFACTURER:
-        record = Record("manufacturer_specific", "", bytes(frame[pos + 1 :]))
-        return _telegram(link.header(access_no), (record,))
+        record = Record(MANUFACTURER_SPECIFIC, "", bytes(frame[pos + 1 :]))
+        return Telegram("wmbus", link.header(access_no), (record,)), MANUFACTURER_LAYOUT
     if ci in (CI_SHORT, 0x7B):
         tpl, at = _short_tpl(frame, pos + 1, link)
     elif ci in (CI_LONG, 0x73):
@@ -165,11 +179,12 @@ def _tpl(
             f"compact frame (CI 0x{ci:02X}) of meter {header.meter_id} needs the format of a "
             "previously received full frame; wait for a full telegram"
         )
-    return _telegram(header, decode_records(payload))
+    return _telegram(header, payload)
 
 
-def _telegram(header: Header, records: tuple[Record, ...]) -> Telegram:
-    return Telegram(kind="wmbus", header=header, records=records)
+def _telegram(header: Header, data: bytes) -> tuple[Telegram, Layout]:
+    records, layout = decode_layout(data)
+    return Telegram("wmbus", header, records), layout
 
 
 def _short_tpl(frame: bytes, at: int, link: LinkHeader) -> tuple[_Tpl, int]:
@@ -258,7 +273,7 @@ def _mode7(
         if mac[: len(afl.mac)] != afl.mac:
             raise DecryptError(f"wrong key for meter {header.meter_id}: AFL MAC does not match")
     kenc = oms_crypto.derive_key(key, oms_crypto.DC_ENC_FROM_METER, afl.counter, meter_id)
-    return oms_crypto.cbc_decrypt(kenc, oms_crypto.ZERO_IV, encrypted)
+    return oms_crypto.cbc_decrypt(kenc, oms_crypto.ZERO_IV, encrypted, reuse=False)
 
 
 def _key(header: Header, key_for: KeyLookup, key: bytes | None = None) -> bytes:

@@ -45,14 +45,19 @@ def address_header(
     The id is printed most significant byte first: 8 digits for BCD ids, hex otherwise
     (some radio meters use binary ids). Raises FrameError if M is not a valid code.
     """
-    return Header(
-        manufacturer=manufacturer_code(int.from_bytes(m_field, "little")),
-        id=a_field[3::-1].hex(),
-        version=a_field[4],
-        device_type=a_field[5],
-        access_no=access_no,
-        status=status,
-    )
+    address = m_field + a_field
+    identity = _IDENTITIES.get(address)
+    if identity is None:
+        identity = (manufacturer_code(int.from_bytes(m_field, "little")), a_field[3::-1].hex())
+        if len(_IDENTITIES) >= _IDENTITY_LIMIT:
+            _IDENTITIES.clear()  # bounded, so hostile input cannot grow it
+        _IDENTITIES[address] = identity
+    return Header(identity[0], identity[1], a_field[4], a_field[5], access_no, status)
+
+
+# Manufacturer code and printed id by raw M and A fields: meters repeat, so decode once.
+_IDENTITIES: dict[bytes, tuple[str, str]] = {}
+_IDENTITY_LIMIT = 65536
 
 
 def address_fields(header: Header) -> tuple[bytes, bytes]:
@@ -128,20 +133,23 @@ def strip_format_a(raw: bytes) -> bytes:
     Raises FrameError if the frame is truncated and CrcError naming the first bad block.
     """
     l_field = raw[0]
-    if len(raw) < format_a_length(l_field):
+    stop = format_a_length(l_field)
+    if len(raw) < stop:
         raise FrameError(
-            f"telegram truncated: format A with L={l_field} needs "
-            f"{format_a_length(l_field)} bytes, got {len(raw)}"
+            f"telegram truncated: format A with L={l_field} needs {stop} bytes, got {len(raw)}"
         )
-    _check_crc(raw[:LINK_LEN], raw[LINK_LEN : LINK_LEN + CRC_LEN], 1)
+    crc16 = crc16_en13757
     parts = [raw[:LINK_LEN]]
-    pos, remaining, number = LINK_LEN + CRC_LEN, l_field + 1 - LINK_LEN, 2
-    while remaining > 0:
-        size = min(DATA_BLOCK, remaining)
-        block = raw[pos : pos + size]
-        _check_crc(block, raw[pos + size : pos + size + CRC_LEN], number)
+    if crc16(parts[0]) != int.from_bytes(raw[LINK_LEN : LINK_LEN + CRC_LEN], "big"):
+        _check_crc(parts[0], raw[LINK_LEN : LINK_LEN + CRC_LEN], 1)
+    pos, number = LINK_LEN + CRC_LEN, 2
+    while pos < stop:
+        end = min(pos + DATA_BLOCK, stop - CRC_LEN)
+        block = raw[pos:end]
+        if crc16(block) != int.from_bytes(raw[end : end + CRC_LEN], "big"):
+            _check_crc(block, raw[end : end + CRC_LEN], number)
         parts.append(block)
-        pos, remaining, number = pos + size + CRC_LEN, remaining - size, number + 1
+        pos, number = end + CRC_LEN, number + 1
     return b"".join(parts)
 
 

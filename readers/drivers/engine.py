@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from meterflow.errors import ConfigError
+from readers.datarecords import Layout
 from readers.drivers.hooks import HOOKS
 from readers.model import Header, Record, Telegram, Value
 
@@ -86,20 +87,60 @@ class Driver:
             return header.device_type in WATER_TYPES
         return (header.manufacturer, header.version, header.device_type) in self.detect
 
-    def extract(self, telegram: Telegram) -> dict[str, Value]:
-        """Return the named fields found in ``telegram``."""
-        by_quantity: dict[str, list[Record]] = {}
-        for record in telegram.records:
-            by_quantity.setdefault(record.quantity, []).append(record)
+    def extract(self, telegram: Telegram, layout: Layout | None = None) -> dict[str, Value]:
+        """Return the named fields found in ``telegram``.
+
+        With the ``layout`` its records were decoded in, which record feeds which field is
+        worked out once per layout and reused.
+        """
+        records = telegram.records
+        plan = _plan(self, records, layout)
         fields: dict[str, Value] = {}
-        for spec in self.fields:
-            for record in by_quantity.get(spec.quantity, ()):
-                if spec.matches(record):
-                    fields.setdefault(spec.name, spec.render(record.value))
-                    break
+        for name, index, spec in plan:
+            value = records[index].value
+            fields[name] = value if spec.ok_text is None else spec.render(value)
         if self.hook is not None:
             fields.update(HOOKS[self.hook](telegram))
         return fields
+
+
+# Field name, index of the record that feeds it, and its spec.
+Plan = tuple[tuple[str, int, FieldSpec], ...]
+_PLANS: dict[tuple[str, Layout], Plan] = {}
+_PLAN_LIMIT = 4096
+
+
+def _plan(driver: Driver, records: tuple[Record, ...], layout: Layout | None) -> Plan:
+    """Return which record feeds each field, cached per driver and record layout.
+
+    A layout names every record's quantity, unit, storage, tariff, subunit, function and
+    modifiers (all a spec matches on), so one plan serves every telegram of that layout.
+    """
+    cacheable = layout is not None and None not in layout
+    key = (driver.name, layout) if cacheable and layout is not None else None
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None:
+        plan = _match(driver, records)
+        if key is not None:
+            if len(_PLANS) >= _PLAN_LIMIT:
+                _PLANS.clear()
+            _PLANS[key] = plan
+    return plan
+
+
+def _match(driver: Driver, records: tuple[Record, ...]) -> Plan:
+    """Return, for each field, the first record its spec matches (a name is taken once)."""
+    plan: list[tuple[str, int, FieldSpec]] = []
+    taken: set[str] = set()
+    for spec in driver.fields:
+        if spec.name in taken:
+            continue
+        for index, record in enumerate(records):
+            if spec.matches(record):
+                plan.append((spec.name, index, spec))
+                taken.add(spec.name)
+                break
+    return tuple(plan)
 
 
 def _spec(data: Mapping[str, Any], driver: str) -> FieldSpec:
@@ -163,9 +204,14 @@ def find_driver(header: Header) -> Driver | None:
     return _driver_for(header.manufacturer, header.version, header.device_type)
 
 
-def apply_driver(telegram: Telegram) -> Telegram:
-    """Return ``telegram`` with ``driver`` and ``fields`` filled when a driver matches."""
-    driver = find_driver(telegram.header)
+def apply_driver(telegram: Telegram, layout: Layout | None = None) -> Telegram:
+    """Return ``telegram`` with ``driver`` and ``fields`` filled when a driver matches.
+
+    ``layout`` (from ``decode_layout``) lets the driver reuse its field plan.
+    """
+    header = telegram.header
+    driver = _driver_for(header.manufacturer, header.version, header.device_type)
     if driver is None:
         return telegram
-    return dataclasses.replace(telegram, driver=driver.name, fields=driver.extract(telegram))
+    fields = driver.extract(telegram, layout)
+    return Telegram(telegram.kind, header, telegram.records, driver.name, fields)

@@ -139,3 +139,37 @@ def test_encoder_refuses_what_it_cannot_write_exactly() -> None:
 
 def test_zero_digit_lvar_bcd_has_no_value() -> None:
     assert one("0D00 C0").value is None
+
+
+def test_vifes_after_manufacturer_vif_are_manufacturer_specific() -> None:
+    # EN 13757-3: after VIF 0xFF every VIFE is the manufacturer's, never a standard code
+    # (0x20 would be "per second", 0x1B is reserved in the combinable table).
+    assert one("02FF20 3412") == Record(
+        "manufacturer_vif", "", 0x1234, modifiers=("manufacturer_vife_20",)
+    )
+    assert one("06FF1B 067000097000") == Record(
+        "manufacturer_vif", "", 0x007009007006, modifiers=("manufacturer_vife_1b",)
+    )
+    assert one("04FF9B20 01000000").modifiers == ("manufacturer_vife_1b", "manufacturer_vife_20")
+
+
+def test_vife_ff_makes_the_later_vifes_manufacturer_specific() -> None:
+    record = one("0493FF20 01000000")
+    assert (record.quantity, record.value) == ("volume", Decimal("0.001"))
+    assert record.modifiers == ("manufacturer_vifes", "manufacturer_vife_20")
+
+
+def test_compact_profile_data_is_returned_undecoded() -> None:
+    record = one("8D04 9313 03 C00102")
+    assert (record.quantity, record.storage) == ("volume", 8)
+    assert record.modifiers == ("reverse_compact_profile",)
+    assert record.value == bytes.fromhex("C00102")
+
+
+def test_a_layout_seen_before_decodes_to_the_same_records() -> None:
+    data = bytes.fromhex("0413 39300000 8410 13 01000000 02FD17 0500 426C 5F1C 0F 0102")
+    first = decode_records(data)
+    assert decode_records(data) == first
+    assert decode_records(data[:-3]) == first[:-1]
+    with pytest.raises(FrameError):
+        decode_records(data[:3])

@@ -113,3 +113,27 @@ def test_ctr_is_its_own_inverse() -> None:
     iv = oms_crypto.ell_iv(b"\x2d\x2c", bytes(6), 0x20, b"\x01\x02\x03\x04")
     data = bytes(range(37))
     assert oms_crypto.ctr_crypt(key, iv, oms_crypto.ctr_crypt(key, iv, data)) == data
+
+
+def test_cbc_decryption_reuses_a_key_for_telegrams_with_different_ivs() -> None:
+    key = bytes(range(16))
+    plain = [bytes([n]) * 32 for n in range(3)]
+    ivs = [bytes([n + 7]) * 16 for n in range(3)]
+    secret = [oms_crypto.cbc_encrypt(key, iv, data) for iv, data in zip(ivs, plain, strict=True)]
+    for _ in range(2):
+        for iv, data, expected in zip(ivs, secret, plain, strict=True):
+            assert oms_crypto.cbc_decrypt(key, iv, data) == expected
+    assert oms_crypto.cbc_decrypt(key, ivs[0], secret[0], reuse=False) == plain[0]
+    with pytest.raises(ValueError):
+        oms_crypto.cbc_decrypt(key, ivs[0], secret[0][:20])
+
+
+def test_crc_of_odd_and_even_lengths_matches_the_bytewise_definition() -> None:
+    data = bytes(range(7, 60))
+    for size in range(len(data)):
+        crc = 0
+        for byte in data[:size]:
+            crc ^= byte << 8
+            for _ in range(8):
+                crc = ((crc << 1) ^ 0x3D65) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        assert crc16_en13757(data[:size]) == crc ^ 0xFFFF
