@@ -9,6 +9,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 
 from billing_engine.periods import warsaw_day
 from portal.auth import current_customer_id, login_required, one_owned_or_404
@@ -26,12 +27,13 @@ def answer_deadline(filed_on: date) -> date:
 
 
 def _choices(form: ComplaintForm, conn: Conn, customer_id: int) -> None:
-    form.invoice_id.choices = [("", "—")] + [
-        (str(i["invoice_id"]), f"{i['invoice_no']} ({i['period_start']:%m.%Y})")
+    form.invoice_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(i["invoice_id"]), f"{i['invoice_no']} ({i['period_start']:%m.%Y})")
         for i in data.invoices(conn, customer_id)
     ]
-    form.meter_id.choices = [("", "—")] + [
-        (m["meter_id"], f"{m['meter_id']} · {m['address']}") for m in data.meters(conn, customer_id)
+    form.meter_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(m["meter_id"], f"{m['meter_id']} · {m['address']}")
+        for m in data.meters(conn, customer_id)
     ]
 
 

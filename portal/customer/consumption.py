@@ -89,14 +89,18 @@ def month_starts(last: date, count: int) -> list[date]:
 
 
 def night_flow_never_stops(
-    readings: Sequence[tuple[datetime, Decimal]], nights: int = LEAK_NIGHTS
+    readings: Sequence[tuple[datetime, Decimal]], now: datetime, nights: int = LEAK_NIGHTS
 ) -> bool | None:
-    """True if, on each of the last ``nights`` nights, every interval between readings from
-    01:00 to 05:00 (Warsaw) shows use; None if a night has fewer than two readings there."""
+    """True if, on each of the last ``nights`` nights over by ``now``, every interval between
+    readings from 01:00 to 05:00 (Warsaw) shows use; None if a night has under two readings."""
+    local_now = now.astimezone(WARSAW)
+    tonight = local_now.date() if local_now.time() < NIGHT_END else None
     by_night: dict[date, list[tuple[datetime, Decimal]]] = {}
     for at, value in readings:
         local = at.astimezone(WARSAW)
-        if NIGHT_START <= local.timetz().replace(tzinfo=None) <= NIGHT_END:
+        if local.date() == tonight:
+            continue
+        if NIGHT_START <= local.time() <= NIGHT_END:
             by_night.setdefault(local.date(), []).append((at, value))
     recent = sorted(by_night)[-nights:]
     if len(recent) < nights:

@@ -68,7 +68,7 @@ def consumption_page() -> ResponseReturnValue:
         medians=medians,
         average=consumption.average_per_day(days),
         leak=consumption.night_flow_never_stops(
-            consumption.night_readings(conn, meter["meter_id"], now)
+            consumption.night_readings(conn, meter["meter_id"], now), now
         ),
     )
 

@@ -20,6 +20,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -33,13 +34,13 @@ from wtforms.validators import (
 
 from billing_engine.periods import warsaw_day
 
-COMPLAINT_KINDS: list[tuple[str, Any]] = [
-    ("invoice_dispute", _l("Complaint about an invoice")),
-    ("reading_dispute", _l("Complaint about a reading")),
-    ("low_pressure", _l("Low water pressure")),
-    ("dirty_water", _l("Dirty water")),
-    ("leaking_meter", _l("Leaking meter")),
-    ("other", _l("Other matter")),
+COMPLAINT_KINDS: list[SelectChoice] = [
+    SelectChoice("invoice_dispute", _l("Complaint about an invoice")),
+    SelectChoice("reading_dispute", _l("Complaint about a reading")),
+    SelectChoice("low_pressure", _l("Low water pressure")),
+    SelectChoice("dirty_water", _l("Dirty water")),
+    SelectChoice("leaking_meter", _l("Leaking meter")),
+    SelectChoice("other", _l("Other matter")),
 ]
 NOTICE_KINDS: list[tuple[str, Any]] = [
     ("invoice_issued", _l("New e-invoice")),

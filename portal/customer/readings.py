@@ -10,6 +10,7 @@ from flask import current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from psycopg.rows import DictRow
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 
 from billing_engine.model import ReadingRefused
 from billing_engine.periods import warsaw_day
@@ -62,7 +63,9 @@ def readings() -> ResponseReturnValue:
     customer_id = current_customer_id()
     meters = [m for m in data.meters(conn, customer_id) if m["removed_on"] is None]
     form = ReadingForm()
-    form.meter_id.choices = [(m["meter_id"], f"{m['meter_id']} · {m['address']}") for m in meters]
+    form.meter_id.choices = [
+        SelectChoice(m["meter_id"], f"{m['meter_id']} · {m['address']}") for m in meters
+    ]
     if form.read_on.data is None and not form.is_submitted():
         form.read_on.data = warsaw_day(datetime.now(UTC))
     status = 200

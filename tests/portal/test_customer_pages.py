@@ -87,7 +87,7 @@ def test_consumption_page_draws_charts_and_offers_csv(
     client, _, s = home
     page = client.get("/ebok/consumption").get_data(as_text=True)
     assert page.count("<svg") == 2
-    assert "role=\"alert\"" in page  # hourly use never stops at night: the leak warning
+    assert 'role="alert"' in page  # hourly use never stops at night: the leak warning
     csv = client.get(f"/ebok/consumption.csv?meter={s.meter_id}")
     assert csv.headers["Content-Disposition"].startswith("attachment")
     lines = csv.get_data(as_text=True).splitlines()
@@ -132,9 +132,7 @@ def test_payments_demands_and_interest_notes_are_listed(
 
 
 def test_information_pages_are_public_and_forms_are_pdfs(client: FlaskClient, db: Db) -> None:
-    db.execute(
-        "INSERT INTO water_points (name, address) VALUES ('Beczkowóz', 'pl. Wolności 1')"
-    )
+    db.execute("INSERT INTO water_points (name, address) VALUES ('Beczkowóz', 'pl. Wolności 1')")
     page = client.get("/ebok/info").get_data(as_text=True)
     assert "Beczkowóz" in page
     assert "wniosek-zawarcie-umowy" in page
