@@ -69,6 +69,7 @@ def login() -> ResponseReturnValue:
             if hasher().needs_rehash(account["password_hash"]):
                 new_hash = hasher().hash(form.password.data or "")
             accounts.touch_login(conn, account["account_id"], new_hash)
+            sessions.purge_expired(conn)
             if account["must_change_password"]:
                 return redirect(url_for("auth.change_password"))
             return redirect(safe_next(request.args.get("next")) or home_url())

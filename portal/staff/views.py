@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from psycopg import errors as pg_errors
@@ -47,6 +47,9 @@ def login() -> ResponseReturnValue:
         else:
             sessions.begin(session, staff_id=staff["staff_id"])
             users.touch_login(conn, staff["staff_id"])
+            sessions.purge_expired(conn)
+            g.staff = staff
+            audit("staff.login", "staff", staff["staff_id"])
             if staff["must_change_password"]:
                 return redirect(url_for("staff.change_password"))
             return redirect(safe_next(request.args.get("next")) or url_for("staff.home"))

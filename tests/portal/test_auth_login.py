@@ -135,3 +135,18 @@ def test_unverified_and_pending_accounts_are_told_why(
     page = login(client, customer_account.email, customer_account.password).get_data(as_text=True)
     assert "Najpierw potwierdź adres e-mail" in page
     assert client.get("/account").status_code == 302
+
+
+def test_login_sweeps_expired_sessions(
+    client: FlaskClient, customer_account: Account, db: psycopg.Connection[psycopg.rows.DictRow]
+) -> None:
+    db.execute(
+        "INSERT INTO portal_sessions (session_hash, account_id, data, expires_at)"
+        " VALUES (sha256('expired-test'::bytea), %s, '{}', now() - interval '1 minute')",
+        (customer_account.account_id,),
+    )
+    login(client, customer_account.email, customer_account.password)
+    gone = db.execute(
+        "SELECT 1 FROM portal_sessions WHERE session_hash = sha256('expired-test'::bytea)"
+    ).fetchone()
+    assert gone is None

@@ -45,11 +45,21 @@ def pending_account(db: Db, customer_no: str) -> int:
     return int(row["account_id"])
 
 
-def test_staff_login_reaches_the_console(client: FlaskClient, staff_user: StaffUser) -> None:
+def test_staff_login_reaches_the_console_and_is_audited(
+    client: FlaskClient, db: Db, staff_user: StaffUser
+) -> None:
     response = staff_login(client, staff_user.email, staff_user.password)
     assert response.headers["Location"] == "/staff/"
     page = client.get("/staff/").get_data(as_text=True)
     assert "Konsola pracownika" in page and staff_user.email in page
+    row = db.execute(
+        "SELECT action, staff_email FROM audit_log WHERE target_kind = 'staff' AND target_id = %s",
+        (str(staff_user.staff_id),),
+    ).fetchone()
+    assert row is not None and (row["action"], row["staff_email"]) == (
+        "staff.login",
+        staff_user.email,
+    )
 
 
 def test_staff_login_form_reports_bad_input(client: FlaskClient, staff_user: StaffUser) -> None:
