@@ -17,7 +17,7 @@ import psycopg
 from flask import current_app, request
 
 from meterflow.errors import StoreError
-from portal.db import pool_of
+from portal.db import Conn, pool_of
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,7 +64,14 @@ def hit(action: str, email: str = "", ip: str | None = None) -> int | None:
                 if row["hits"] > limit.hits:
                     wait = max(wait, math.ceil(float(row["left_s"])))
             if secrets.randbelow(200) == 0:
-                conn.execute("DELETE FROM rate_limits WHERE window_start < now() - '1 day'")
+                purge_old(conn)
     except psycopg.Error as exc:
         raise StoreError(f"cannot count attempts: {exc}") from exc
     return max(wait, 1) if wait else None
+
+
+def purge_old(conn: Conn) -> int:
+    """Delete counters of windows that started over a day ago; return how many."""
+    return conn.execute(
+        "DELETE FROM rate_limits WHERE window_start < now() - interval '1 day'"
+    ).rowcount

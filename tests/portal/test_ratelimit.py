@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,7 +14,7 @@ from flask.testing import FlaskClient
 from meterflow.settings import Settings
 from portal import create_app
 from portal.db import close_pool
-from portal.ratelimit import Limit
+from portal.ratelimit import Limit, purge_old
 from tests.portal.helpers import Account, login, post_form
 
 # A day-long window, so no window boundary falls inside a test.
@@ -116,3 +117,13 @@ def test_registration_is_limited(workers: tuple[Flask, Flask]) -> None:
         for i in range(4)
     ]
     assert codes == [302, 302, 302, 429]
+
+
+def test_old_counters_are_purged(db: psycopg.Connection[psycopg.rows.DictRow]) -> None:
+    db.execute(
+        "INSERT INTO rate_limits (bucket, window_start) VALUES"
+        " ('test:old', now() - interval '2 days'), ('test:new', now())"
+    )
+    assert purge_old(db) >= 1
+    left = db.execute("SELECT bucket FROM rate_limits WHERE bucket LIKE 'test:%'").fetchall()
+    assert [r["bucket"] for r in left] == ["test:new"]
