@@ -13,6 +13,9 @@ from readers.model import Header
 
 LONG_HEADER_LEN = 12
 SHORT_HEADER_LEN = 4
+# Manufacturer code and id by the raw id and manufacturer bytes: meters repeat.
+_IDENTITIES: dict[bytes, tuple[str, str]] = {}
+_IDENTITY_LIMIT = 65536
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,17 +80,26 @@ def parse_long_header(data: bytes) -> tuple[Header, DataHeader]:
 
     Raises FrameError if ``data`` is shorter than 12 bytes or a field is invalid.
     """
+    header = long_header_identity(data)
+    return header, DataHeader(data[8], data[9], int.from_bytes(data[10:12], "little"))
+
+
+def long_header_identity(data: bytes) -> Header:
+    """Return the meter header of a 12-byte long header (``parse_long_header``'s first half).
+
+    The manufacturer code and id of each secondary address are decoded once and cached.
+    Raises FrameError if ``data`` is shorter than 12 bytes or a field is invalid.
+    """
     if len(data) < LONG_HEADER_LEN:
         raise FrameError(f"long header needs {LONG_HEADER_LEN} bytes, got {len(data)}")
-    header = Header(
-        manufacturer=manufacturer_code(int.from_bytes(data[4:6], "little")),
-        id=bcd_id(data[0:4]),
-        version=data[6],
-        device_type=data[7],
-        access_no=data[8],
-        status=data[9],
-    )
-    return header, DataHeader(data[8], data[9], int.from_bytes(data[10:12], "little"))
+    address = data[0:6]
+    identity = _IDENTITIES.get(address)
+    if identity is None:
+        identity = (manufacturer_code(int.from_bytes(data[4:6], "little")), bcd_id(data[0:4]))
+        if len(_IDENTITIES) >= _IDENTITY_LIMIT:
+            _IDENTITIES.clear()  # bounded, so hostile input cannot grow it
+        _IDENTITIES[address] = identity
+    return Header(identity[0], identity[1], data[6], data[7], data[8], data[9])
 
 
 def parse_short_header(data: bytes) -> DataHeader:

@@ -23,9 +23,9 @@ from readers.header import (
     LONG_HEADER_LEN,
     SHORT_HEADER_LEN,
     encode_long_header,
+    long_header_identity,
     manufacturer_code,
     manufacturer_number,
-    parse_long_header,
     parse_short_header,
 )
 from readers.model import Header, Record, Telegram
@@ -174,7 +174,7 @@ def _decode_long(frame: LongFrame) -> tuple[Telegram, Layout | None]:
     """
     ci, data = frame.ci, frame.data
     if ci == CI_LONG_HEADER:
-        header, _ = parse_long_header(data)
+        header = long_header_identity(data)
         records, layout = decode_layout(data[LONG_HEADER_LEN:])
         return Telegram("mbus", header, records), layout
     if ci == CI_SHORT_HEADER:

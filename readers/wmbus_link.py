@@ -4,10 +4,11 @@ frame formats A and B, present (raw radio dongles) or already stripped (many gat
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Literal
 
 from meterflow.errors import CrcError, FrameError
-from readers.crc import crc16_en13757
+from readers.crc import BLOCK_CHECK, crc16_en13757
 from readers.header import manufacturer_code, manufacturer_number
 from readers.model import Header
 
@@ -120,11 +121,28 @@ def _check_plain(raw: bytes, l_field: int) -> bytes:
 
 
 def _check_crc(block: bytes, crc: bytes, number: int) -> None:
-    expected = crc16_en13757(block)
     if len(crc) != CRC_LEN:
         raise FrameError(f"telegram truncated in block {number}")
-    if int.from_bytes(crc, "big") != expected:
-        raise CrcError(f"CRC of block {number} is {crc.hex().upper()}, computed {expected:04X}")
+    if int.from_bytes(crc, "big") != crc16_en13757(block):
+        raise _crc_error(block, crc, number)
+
+
+def _crc_error(block: bytes, crc: bytes, number: int) -> CrcError:
+    expected = crc16_en13757(block)
+    return CrcError(f"CRC of block {number} is {crc.hex().upper()}, computed {expected:04X}")
+
+
+@functools.cache
+def _format_a_blocks(l_field: int) -> tuple[tuple[int, int], ...]:
+    """Return the (start, end) data byte spans of a format A frame's blocks, each followed
+    by its 2-byte CRC."""
+    spans = [(0, LINK_LEN)]
+    start, remaining = LINK_LEN + CRC_LEN, l_field + 1 - LINK_LEN
+    while remaining > 0:
+        size = min(DATA_BLOCK, remaining)
+        spans.append((start, start + size))
+        start, remaining = start + size + CRC_LEN, remaining - size
+    return tuple(spans)
 
 
 def strip_format_a(raw: bytes) -> bytes:
@@ -138,19 +156,12 @@ def strip_format_a(raw: bytes) -> bytes:
         raise FrameError(
             f"telegram truncated: format A with L={l_field} needs {stop} bytes, got {len(raw)}"
         )
+    spans = _format_a_blocks(l_field)
     crc16 = crc16_en13757
-    parts = [raw[:LINK_LEN]]
-    if crc16(parts[0]) != int.from_bytes(raw[LINK_LEN : LINK_LEN + CRC_LEN], "big"):
-        _check_crc(parts[0], raw[LINK_LEN : LINK_LEN + CRC_LEN], 1)
-    pos, number = LINK_LEN + CRC_LEN, 2
-    while pos < stop:
-        end = min(pos + DATA_BLOCK, stop - CRC_LEN)
-        block = raw[pos:end]
-        if crc16(block) != int.from_bytes(raw[end : end + CRC_LEN], "big"):
-            _check_crc(block, raw[end : end + CRC_LEN], number)
-        parts.append(block)
-        pos, number = end + CRC_LEN, number + 1
-    return b"".join(parts)
+    for number, (start, end) in enumerate(spans, 1):
+        if crc16(raw[start : end + CRC_LEN]) != BLOCK_CHECK:
+            raise _crc_error(raw[start:end], raw[end : end + CRC_LEN], number)
+    return b"".join([raw[start:end] for start, end in spans])
 
 
 def _format_b_matches(raw: bytes) -> bool:
