@@ -29,9 +29,9 @@ def fetch(url: str, deadline_s: float = 30) -> tuple[int, dict[str, str], str]:
     end = time.monotonic() + deadline_s
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=15) as response:
                 return response.status, dict(response.headers), response.read().decode()
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, OSError):
             if time.monotonic() > end:
                 raise
             time.sleep(0.2)
