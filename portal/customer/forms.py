@@ -31,6 +31,7 @@ from wtforms.validators import (
     Regexp,
     ValidationError,
 )
+from wtforms.widgets import TextInput
 
 from billing_engine.periods import warsaw_day
 
@@ -51,7 +52,10 @@ NOTICE_KINDS: list[tuple[str, Any]] = [
 
 
 class CommaDecimalField(DecimalField):
-    """A decimal field that also takes the Polish decimal comma (``123,456``)."""
+    """A decimal field that also takes the Polish decimal comma (``123,456``); a text input,
+    because a browser's number input refuses the comma in some locales."""
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         """Read the submitted text with a comma or a dot as the decimal mark."""
