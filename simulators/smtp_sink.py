@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from email import message_from_bytes, policy
@@ -37,6 +38,14 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return self.sink._store(bytes(envelope.original_content or envelope.content))
+
+
+class _Controller(Controller):
+    def factory(self) -> Any:
+        with warnings.catch_warnings():
+            # aiosmtpd warns of AUTH without STARTTLS even when the socket is implicit TLS.
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
 
 
 class SmtpSink:
@@ -69,9 +78,10 @@ class SmtpSink:
             options.update(
                 authenticator=self._authenticate,
                 auth_required=True,
-                auth_require_tls=tls != "none",
+                # aiosmtpd counts only STARTTLS as TLS; implicit TLS is encrypted throughout.
+                auth_require_tls=tls == "starttls",
             )
-        self._controller = Controller(_Handler(self), hostname=host, port=port, **options)
+        self._controller = _Controller(_Handler(self), hostname=host, port=port, **options)
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
@@ -107,7 +117,7 @@ class SmtpSink:
             return AuthResult(success=False, handled=False)
         user = auth_data.login.decode()
         ok = self.users.get(user) == auth_data.password.decode()
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     def _rcpt(self, envelope: Any, address: str) -> str:
         with self._lock:

@@ -100,6 +100,10 @@ class SmtpChannel:
             code, text = next(iter(exc.recipients.values()))
             reason = f"recipient refused: {code} {text!r}"
             raise DeliveryError(reason, permanent=code >= 500) from exc
+        except smtplib.SMTPAuthenticationError as exc:
+            # The sender's credentials are wrong: staff must fix them, the notice waits.
+            self.close()
+            raise DeliveryError(f"SMTP authentication failed: {exc.smtp_error!r}") from exc
         except smtplib.SMTPResponseException as exc:
             self.close()
             raise DeliveryError(
@@ -123,10 +127,14 @@ class SmtpChannel:
             )
         else:
             client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
+        try:
             if cfg.security == "starttls":
                 client.starttls(context=self._context)
-        if cfg.user:
-            client.login(cfg.user, cfg.password or "")
+            if cfg.user:
+                client.login(cfg.user, cfg.password or "")
+        except BaseException:
+            client.close()
+            raise
         self._client = client
         return client
 
