@@ -1,0 +1,86 @@
+"""The sender killed (SIGKILL) right after a send and before marking it, then restarted:
+the customer receives exactly one message on each channel.
+
+E-mail: the interrupted delivery becomes 'uncertain' (SMTP cannot be asked whether the mail
+arrived, so it is not resent blindly); SMS: it is resent under the same idempotency key and
+the gateway refuses the duplicate. Notices claimed but not started go out after the restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import psycopg
+
+from simulators.sms_gateway import SmsGateway
+from simulators.smtp_sink import SmtpSink
+from tests.notify.conftest import ANNOUNCEMENT, SECRET, add_customer, add_notice, deliveries
+
+
+def _sender(url: str, sink: SmtpSink, gateway: SmsGateway, crash: str | None) -> int:
+    env = {
+        **os.environ,
+        "METERFLOW_DATABASE_URL": url,
+        "METERFLOW_NOTIFY_SMTP_URL": f"smtp://127.0.0.1:{sink.port}",
+        "METERFLOW_NOTIFY_SMS_URL": gateway.url,
+        "METERFLOW_NOTIFY_SMS_TOKEN": "test-token",
+        "METERFLOW_NOTIFY_RETRY_BASE_S": "0",
+        "METERFLOW_SECRET_KEY": SECRET,
+        "METERFLOW_LOG_LEVEL": "WARNING",
+    }
+    env.pop("METERFLOW_NOTIFY_TEST_CRASH_AFTER_SEND", None)
+    if crash:
+        env["METERFLOW_NOTIFY_TEST_CRASH_AFTER_SEND"] = crash
+    done = subprocess.run(
+        [sys.executable, "-m", "meterflow", "notify", "send", "--once"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    return done.returncode
+
+
+def test_killed_between_send_and_mark_the_customer_gets_one_message(
+    notify_db: str, sink: SmtpSink, gateway: SmsGateway
+) -> None:
+    with psycopg.connect(notify_db) as conn:
+        customer = add_customer(conn)
+        conn.execute(
+            "INSERT INTO notification_preferences (customer_id, kind, by_email, by_sms)"
+            " VALUES (%s, 'announcement', true, true)",
+            (customer,),
+        )
+        first = add_notice(conn, "announcement", customer, ANNOUNCEMENT)
+        second = add_notice(conn, "announcement", customer, {**ANNOUNCEMENT, "title": "Drugi"})
+
+    assert _sender(notify_db, sink, gateway, crash="email") == -signal.SIGKILL
+    assert sink.count == 1 and gateway.messages == []
+    assert deliveries(notify_db)[(first, "email")] == ("sending", 1)
+
+    assert _sender(notify_db, sink, gateway, crash="sms") == -signal.SIGKILL
+    assert len(gateway.messages) == 1
+    assert _sender(notify_db, sink, gateway, crash=None) == 0
+
+    assert sink.count == 2
+    assert [sink.copies(f"<mf-{n}-email@localhost>") for n in (first, second)] == [1, 1]
+    assert [m["idx"] for m in gateway.messages] == [f"mf-{first}-sms", f"mf-{second}-sms"]
+    assert deliveries(notify_db) == {
+        (first, "email"): ("uncertain", 1),
+        (second, "email"): ("sent", 1),
+        (first, "sms"): ("sent", 2),
+        (second, "sms"): ("sent", 1),
+    }
+    with psycopg.connect(notify_db) as conn:
+        log = conn.execute(
+            "SELECT outbox_id, channel, attempt, status FROM notify_attempts"
+            " WHERE outbox_id = %s ORDER BY attempt_id",
+            (first,),
+        ).fetchall()
+    assert log == [
+        (first, "email", 1, "uncertain"),
+        (first, "sms", 1, "failed"),
+        (first, "sms", 2, "duplicate"),
+    ]
