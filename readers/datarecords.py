@@ -202,10 +202,14 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
     records: list[Record] = []
     tokens: list[int | None] = []
     shapes = _SHAPES
+    new_record = tuple.__new__  # Record(...) without the keyword handling of its __new__
     n = len(data)
     i = 0
     while i < n:
         dif = data[i]
+        if dif == 0x2F:  # idle filler (encrypted payloads start and are padded with it)
+            i += 1
+            continue
         if dif & 0x0F == 0x0F:
             special = _special(dif, data, i + 1)
             if special is None:
@@ -249,7 +253,8 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
             value = _other_value(reader, data[j:i], exponent)
         if value is None and size:
             modifiers = (*modifiers, "invalid")
-        records.append(Record(quantity, unit, value, storage, tariff, subunit, function, modifiers))
+        fields = (quantity, unit, value, storage, tariff, subunit, function, modifiers)
+        records.append(new_record(Record, fields))
         tokens.append(token)
     return tuple(records), tuple(tokens)
 

@@ -277,7 +277,7 @@ def encode_rsp_ud(
     if more_records_follow:
         last = items[-1] if items else None
         if last is not None and last.quantity == MANUFACTURER_SPECIFIC:
-            items[-1] = dataclasses.replace(last, modifiers=(MORE_RECORDS_FOLLOW,))
+            items[-1] = last._replace(modifiers=(MORE_RECORDS_FOLLOW,))
         else:
             items.append(Record(MANUFACTURER_SPECIFIC, "", b"", modifiers=(MORE_RECORDS_FOLLOW,)))
     data = encode_long_header(header, configuration) + encode_records(items, bcd=bcd)
