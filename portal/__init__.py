@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     Raises ConfigError if the database URL is missing or a portal setting is invalid.
     """
-    from portal import auth, db, i18n, payments, ratelimit, security, staff
+    from portal import auth, customer, db, i18n, payments, ratelimit, security, staff, staffconsole
     from portal.forms import password_rule
     from portal.passwords import Hasher, PasswordPolicy
     from portal.sessions import PostgresSessionInterface
@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.register_blueprint(staff.bp)
     app.register_blueprint(unsubscribe_bp)
     app.register_blueprint(payments.bp)
+    app.register_blueprint(customer.bp)
+    app.register_blueprint(staffconsole.bp)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
     app.jinja_env.globals["current_staff"] = staff.current_staff
