@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint e2e-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The end-to-end browser test drives Debian's chromium; install it when missing.
+e2e-deps: $(STAMP)
+	sh tests/e2e/install.sh
+
+test: lint e2e-deps
 	$(BIN)/pytest
 
 bench: $(STAMP)
