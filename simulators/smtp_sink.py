@@ -45,7 +45,7 @@ class _Controller(Controller):
         with warnings.catch_warnings():
             # aiosmtpd warns of AUTH without STARTTLS even when the socket is implicit TLS.
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            return super().factory()
+            return super().factory()  # type: ignore[no-untyped-call]
 
 
 class SmtpSink:

@@ -10,6 +10,7 @@ shown in Europe/Warsaw). The HTML part is rendered with autoescaping, the others
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -26,6 +27,8 @@ from billing_engine.notify.channels import DeliveryError
 TEMPLATES = Path(__file__).parent / "templates"
 LANGUAGES = ("pl", "en")
 WARSAW = ZoneInfo("Europe/Warsaw")
+# Line breaks and runs of spaces, not the no-break spaces of amounts ("1 234,56 zł").
+ONE_LINE = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ class Renderer:
         try:
             plain = self._plain.get_template(f"{lang}/{kind}.j2").make_module(context)
             html = self._html.get_template(f"{lang}/{kind}.j2").make_module(context)
-            subject = " ".join(_part(plain, "subject").split())
+            subject = ONE_LINE.sub(" ", _part(plain, "subject")).strip()
             layout = {
                 "subject": subject,
                 "unsubscribe_url": unsubscribe_url,
@@ -123,5 +126,6 @@ class Renderer:
             subject=subject,
             text=_part(text_page, "text").strip() + "\n",
             html=_part(html_page, "html").strip() + "\n",
+            # Plain spaces only: a no-break space is outside GSM-7 and doubles the SMS cost.
             sms=" ".join(_part(plain, "sms").split()),
         )
