@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from billing_engine.consumption import consumption_for_period
 from billing_engine.db import Conn, connect, store_errors
+from billing_engine.fastpath import FastResult, fast_drafts
 from billing_engine.inputs import ContractInputs, due_contracts, full_history, load_inputs
 from billing_engine.invoicing import invoice_lines, invoice_totals
 from billing_engine.issuing import BilledReading, InvoiceDraft, insert_drafts, issue_drafts
@@ -72,6 +73,7 @@ class RunOptions:
     issue_date: date | None = None
     now: datetime | None = None
     rules: ConsumptionRules = field(default_factory=ConsumptionRules)
+    fast_path: bool = True
 
 
 def settle(
@@ -158,25 +160,16 @@ def _settle_batch(
     summary: SettlementSummary,
 ) -> None:
     rules = opts.rules
-    inputs = load_inputs(conn, ids, period, rules.history_days, rules.boundary_window_days)
-    drafts: list[InvoiceDraft] = []
+    fast = (
+        fast_drafts(conn, ids, period, tariffs, rules, now, opts.series)
+        if opts.fast_path
+        else FastResult([], list(ids))
+    )
+    drafts = fast.drafts
     held: list[Held] = []
-    retry: list[ContractInputs] = []
-    for cid in ids:
-        item = inputs[cid]
-        outcome = _compute(item, period, tariffs, opts, now, summary, needs_history=retry)
-        if isinstance(outcome, InvoiceDraft):
-            drafts.append(outcome)
-        elif isinstance(outcome, Held):
-            held.append(outcome)
-    if retry:
-        _load_full_history(conn, retry, period, rules.boundary_window_days)
-        for item in retry:
-            outcome = _compute(item, period, tariffs, opts, now, summary, needs_history=None)
-            if isinstance(outcome, InvoiceDraft):
-                drafts.append(outcome)
-            elif isinstance(outcome, Held):
-                held.append(outcome)
+    if fast.rest:
+        _rules_batch(conn, period, fast.rest, tariffs, opts, now, summary, drafts, held)
+    drafts.sort(key=lambda d: d.contract_id)
     summary.held += len(held)
     if summary.dry_run:
         summary.issued += len(drafts)
@@ -191,6 +184,37 @@ def _settle_batch(
     summary.issued += len(issued)
     summary.gross_grosze += sum(i.gross_grosze for i in issued)
     summary.estimated += sum(drafts[k].estimated for k in created)
+
+
+def _rules_batch(
+    conn: Conn,
+    period: BillingPeriod,
+    ids: Sequence[int],
+    tariffs: dict[int, Tariff],
+    opts: RunOptions,
+    now: datetime,
+    summary: SettlementSummary,
+    drafts: list[InvoiceDraft],
+    held: list[Held],
+) -> None:
+    """Contracts outside the fast path, through the full per-contract rules."""
+    rules = opts.rules
+    inputs = load_inputs(conn, ids, period, rules.history_days, rules.boundary_window_days)
+    retry: list[ContractInputs] = []
+    for cid in ids:
+        outcome = _compute(inputs[cid], period, tariffs, opts, now, summary, needs_history=retry)
+        if isinstance(outcome, InvoiceDraft):
+            drafts.append(outcome)
+        elif isinstance(outcome, Held):
+            held.append(outcome)
+    if retry:
+        _load_full_history(conn, retry, period, rules.boundary_window_days)
+        for item in retry:
+            outcome = _compute(item, period, tariffs, opts, now, summary, needs_history=None)
+            if isinstance(outcome, InvoiceDraft):
+                drafts.append(outcome)
+            elif isinstance(outcome, Held):
+                held.append(outcome)
 
 
 def _compute(

@@ -1,0 +1,297 @@
+"""The settlement's fast path: the common case priced in bulk, everything else left over.
+
+The common case: a contract covering the whole period, one main meter fitted before it and
+not removed in it, no other meter, no customer or inspector reading near it, one tariff
+version for the whole period, the start from the previous invoice's actual end reading (or
+the remote reading nearest the start) and the remote reading nearest the end, both in the
+boundary window, the register going up, and use below the jump floor. SQL finds both
+boundary readings and the exact volume in litres; NumPy prices water, sewage, the fee and
+the VAT on int64 grosze (prices in 1/10,000 PLN, rates in 1/10,000). Every other contract
+goes to the full rules, which give the very same invoice for a common-case contract
+(``tests/billing/test_fast_path.py`` proves it on a varied population).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from billing_engine.db import Conn
+from billing_engine.inputs import VOLUME
+from billing_engine.invoicing import DESCRIPTIONS, MONTH_QUANTUM
+from billing_engine.issuing import BilledReading, InvoiceDraft
+from billing_engine.model import (
+    ACTUAL_SOURCES,
+    BillingPeriod,
+    ConsumptionRules,
+    InvoiceLine,
+    InvoiceTotals,
+    LineKind,
+    TariffVersion,
+    VatSummary,
+)
+from billing_engine.money import round_half_up
+from billing_engine.periods import boundary_instant
+from billing_engine.tariffs import Tariff
+
+ZERO = Decimal(0)
+Ints = npt.NDArray[np.int64]
+
+
+class _Row(NamedTuple):
+    contract_id: int
+    customer_id: int
+    tariff_id: int
+    water: bool
+    sewage: bool
+    start_source: str
+    start_m3: Decimal | None
+    end_m3: Decimal | None
+    litres: int | None
+    meter_id: str
+
+
+@dataclass(frozen=True)
+class FastResult:
+    """Drafts priced by the fast path and the contract ids the full rules must take."""
+
+    drafts: list[InvoiceDraft]
+    rest: list[int]
+
+
+def fast_drafts(
+    conn: Conn,
+    contract_ids: Sequence[int],
+    period: BillingPeriod,
+    tariffs: dict[int, Tariff],
+    rules: ConsumptionRules,
+    now: datetime,
+    series: str = "FV",
+) -> FastResult:
+    """Price the common-case contracts of ``contract_ids`` in bulk; return drafts and the rest.
+
+    Nothing is taken by the fast path while a reading in the boundary window after the
+    period could still be in the future (the full rules then refuse or bill it).
+    """
+    start, end = boundary_instant(period.start), boundary_instant(period.end + timedelta(1))
+    window = timedelta(days=rules.boundary_window_days)
+    floor_litres = rules.jump_floor_m3_per_day * 1000
+    if now < end + window or floor_litres != floor_litres.to_integral_value():
+        return FastResult([], list(contract_ids))
+    versions = {tid: _single_version(t, period) for tid, t in tariffs.items()}
+    found = conn.execute(
+        _COMMON_CASE,
+        {
+            "ids": list(contract_ids),
+            "ps": period.start,
+            "pe": period.end,
+            "prev": period.start - timedelta(days=1),
+            "s": start,
+            "e": end,
+            "win": window,
+            "near": timedelta(days=rules.boundary_window_days + 1),
+            "today": (now - timedelta(days=2)).date(),
+        },
+    ).fetchall()
+    seconds = int((end - start).total_seconds())
+    taken = [
+        row
+        for row in map(_Row._make, found)
+        if versions.get(row.tariff_id) is not None
+        and row.litres is not None
+        and row.start_source in ACTUAL_SOURCES
+        and 0 <= row.litres * 86400 <= int(floor_litres) * seconds
+    ]
+    drafts = _price(taken, period, versions, series)
+    done = {d.contract_id for d in drafts}
+    return FastResult(drafts, [cid for cid in contract_ids if cid not in done])
+
+
+def _single_version(tariff: Tariff, period: BillingPeriod) -> TariffVersion | None:
+    for version in tariff.versions:
+        if version.valid_from <= period.start and (
+            version.valid_to is None or version.valid_to >= period.end
+        ):
+            return version
+    return None
+
+
+def _scaled(values: Sequence[Decimal], scale: int) -> Ints:
+    return np.array([int(v * scale) for v in values], dtype=np.int64)
+
+
+def _price(
+    rows: Sequence[_Row],
+    period: BillingPeriod,
+    versions: dict[int, TariffVersion | None],
+    series: str,
+) -> list[InvoiceDraft]:
+    if not rows:
+        return []
+    chosen = [v for v in (versions[r.tariff_id] for r in rows) if v is not None]
+    litres = np.array([r.litres for r in rows], dtype=np.int64)
+    water = np.array([r.water for r in rows], dtype=np.int64)
+    sewage = np.array([r.sewage for r in rows], dtype=np.int64)
+    water_net = _net(litres, _scaled([v.water_price_per_m3 for v in chosen], 10_000)) * water
+    sewage_net = _net(litres, _scaled([v.sewage_price_per_m3 for v in chosen], 10_000)) * sewage
+    fee = np.array([v.subscription_fee_per_month for v in chosen], dtype=np.int64)
+    net = water_net + sewage_net + fee * period.months
+    rate = _scaled([v.vat_rate for v in chosen], 10_000)
+    vat = (net * rate + 5_000) // 10_000
+    templates = _Templates(period)
+    return [
+        templates.draft(row, version, int(w), int(s), int(n), int(t), series)
+        for row, version, w, s, n, t in zip(
+            rows,
+            chosen,
+            water_net.tolist(),
+            sewage_net.tolist(),
+            net.tolist(),
+            vat.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _net(litres: Ints, price: Ints) -> Ints:
+    """Litres times a price in 1/10,000 PLN per m3, rounded half up to the grosz."""
+    return (litres * price + 50_000) // 100_000
+
+
+class _Templates:
+    """Per-period line texts and fee lines, made once and shared by every draft."""
+
+    def __init__(self, period: BillingPeriod) -> None:
+        self.period = period
+        self.dates = f"{period.start:%d.%m.%Y}–{period.end:%d.%m.%Y}"
+        self.months = round_half_up(
+            Decimal(period.months * period.days) / period.days, MONTH_QUANTUM
+        )
+        self.fees: dict[TariffVersion, InvoiceLine] = {}
+
+    def _fee(self, version: TariffVersion) -> InvoiceLine:
+        line = self.fees.get(version)
+        if line is None:
+            fee = version.subscription_fee_per_month
+            line = InvoiceLine(
+                "subscription",
+                f"{DESCRIPTIONS['subscription']} {self.dates}",
+                self.period.start,
+                self.period.end,
+                self.months,
+                "mies.",
+                Decimal(fee) / 100,
+                fee * self.period.months,
+                version.vat_rate,
+            )
+            self.fees[version] = line
+        return line
+
+    def _volume(
+        self, kind: LineKind, volume: Decimal, price: Decimal, net: int, rate: Decimal
+    ) -> InvoiceLine:
+        p = self.period
+        text = f"{DESCRIPTIONS[kind]} {self.dates}"
+        return InvoiceLine(kind, text, p.start, p.end, volume, "m3", price, net, rate)
+
+    def draft(
+        self,
+        row: _Row,
+        version: TariffVersion,
+        water_net: int,
+        sewage_net: int,
+        net: int,
+        vat: int,
+        series: str,
+    ) -> InvoiceDraft:
+        """The draft of one fast-path row (see ``_COMMON_CASE`` for its columns)."""
+        start_m3, end_m3 = row.start_m3 or ZERO, row.end_m3 or ZERO
+        volume = end_m3 - start_m3 - ZERO
+        rate = version.vat_rate
+        lines = []
+        if row.water:
+            lines.append(self._volume("water", volume, version.water_price_per_m3, water_net, rate))
+        if row.sewage:
+            sewage_m3 = volume - ZERO - ZERO
+            lines.append(
+                self._volume("sewage", sewage_m3, version.sewage_price_per_m3, sewage_net, rate)
+            )
+        lines.append(self._fee(version))
+        p = self.period
+        readings = (
+            BilledReading(row.meter_id, "main", "start", p.start, start_m3, row.start_source),
+            BilledReading(row.meter_id, "main", "end", p.end + timedelta(1), end_m3, "remote"),
+        )
+        return InvoiceDraft(
+            row.contract_id,
+            row.customer_id,
+            p,
+            tuple(lines),
+            InvoiceTotals((VatSummary(rate, net, vat),)),
+            readings,
+            series=series,
+        )
+
+
+def _nearest(meter: str, at: str) -> str:
+    """The remote reading nearest ``at`` within the window (the earlier one on a tie)."""
+    one = (
+        "(SELECT read_at, value FROM readings WHERE meter_id = {meter} AND "
+        + VOLUME
+        + " AND read_at >= {low} AND read_at <= {high} ORDER BY read_at {order} LIMIT 1)"
+    )
+    before = one.format(meter=meter, low=f"{at} - %(win)s", high=at, order="DESC")
+    after = one.format(meter=meter, low=at, high=f"{at} + %(win)s", order="ASC")
+    return (
+        f"SELECT value FROM ({before} UNION ALL {after}) n"
+        f" ORDER BY greatest(read_at - {at}, {at} - read_at), read_at LIMIT 1"
+    )
+
+
+# Columns: contract, customer, tariff, water, sewage, start source, start m3, end m3,
+# litres (NULL unless exact and both boundaries found), meter.
+_COMMON_CASE = f"""
+WITH k AS (
+    SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, m.meter_id
+    FROM contracts c JOIN meter_installations m USING (service_point_id)
+    WHERE c.contract_id = ANY(%(ids)s)
+      AND c.valid_from <= %(ps)s AND (c.valid_to IS NULL OR c.valid_to >= %(pe)s)
+      AND m.role = 'main' AND m.installed_on < %(ps)s
+      AND (m.removed_on IS NULL OR m.removed_on >= %(pe)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM meter_installations o
+          WHERE o.service_point_id = c.service_point_id
+            AND o.installation_id <> m.installation_id
+            AND o.installed_on <= %(pe)s AND (o.removed_on IS NULL OR o.removed_on >= %(ps)s))
+      AND NOT EXISTS (
+          SELECT 1 FROM customer_readings r
+          WHERE r.contract_id = c.contract_id
+            AND (r.read_on BETWEEN %(ps)s - %(near)s AND %(pe)s + %(near)s
+                 OR r.read_on >= %(today)s))
+), b AS (
+    SELECT k.*, o.value_m3 AS opening, o.source AS opening_source,
+           (SELECT value FROM ({_nearest("k.meter_id", "%(e)s")}) x) AS end_m3
+    FROM k LEFT JOIN LATERAL (
+        SELECT br.value_m3, br.source FROM invoices i JOIN billed_readings br USING (invoice_id)
+        WHERE i.contract_id = k.contract_id AND i.kind = 'regular' AND i.period_end = %(prev)s
+          AND br.boundary = 'end' AND br.meter_id = k.meter_id AND br.on_date = %(ps)s
+        LIMIT 1) o ON true
+), s AS (
+    SELECT b.*,
+           coalesce(b.opening, (SELECT value FROM ({_nearest("b.meter_id", "%(s)s")}) x))
+           AS start_m3,
+           CASE WHEN b.opening IS NULL THEN 'remote' ELSE b.opening_source END AS start_source
+    FROM b
+)
+SELECT contract_id, customer_id, tariff_id, water, sewage, start_source, start_m3, end_m3,
+       CASE WHEN (end_m3 - start_m3) * 1000 = trunc((end_m3 - start_m3) * 1000)
+            THEN ((end_m3 - start_m3) * 1000)::bigint END AS litres,
+       meter_id
+FROM s
+"""
