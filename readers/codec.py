@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from meterflow.errors import DecodeError, FrameError
-from readers.datarecords import Layout
-from readers.drivers import apply_driver
+from readers.drivers.engine import apply_driver, build_telegram
 from readers.mbus import decode_mbus_layout
 from readers.model import Kind, Telegram
 from readers.wmbus import KeyLookup, decode_wmbus_layout, no_keys
@@ -24,15 +23,14 @@ def decode_frame(kind: Kind, raw: bytes, key_for: KeyLookup = no_keys) -> Telegr
 
     Raises only DecodeError subclasses, whatever the input bytes are.
     """
-    layout: Layout | None
     try:
         if kind == "wmbus":
-            telegram, layout = decode_wmbus_layout(raw, key_for)
-        elif kind == "mbus":
-            telegram, layout = decode_mbus_layout(raw)
-        else:
-            raise DecodeError(f"unknown frame kind {kind!r}; expected mbus or wmbus")
-        return apply_driver(telegram, layout)
+            header, records, layout = decode_wmbus_layout(raw, key_for)
+            return build_telegram(kind, header, records, layout)
+        if kind == "mbus":
+            telegram, mbus_layout = decode_mbus_layout(raw)
+            return apply_driver(telegram, mbus_layout)
+        raise DecodeError(f"unknown frame kind {kind!r}; expected mbus or wmbus")
     except DecodeError:
         raise
     except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:

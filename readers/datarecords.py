@@ -84,15 +84,16 @@ def _reader(code: int, meaning: Meaning) -> tuple[int, int | Decimal]:
         return VARIABLE, 1
     if when and code in _TIME_CODES:
         return TIME, 1
-    if code in _BCD_CODES:
-        return BCD, 1
     if code == 0x5:
         return REAL, 1
+    scale: int | Decimal = 1
+    if exponent is not None:
+        scale = Decimal(1).scaleb(exponent) if exponent < 0 else 10**exponent
+    if code in _BCD_CODES:
+        return BCD, scale
     if exponent is None:
-        return UNSIGNED, 1
-    if exponent < 0:
-        return SCALED_DOWN, Decimal(1).scaleb(exponent)
-    return SCALED_UP, 10**exponent
+        return UNSIGNED, scale
+    return (SCALED_DOWN, scale) if exponent < 0 else (SCALED_UP, scale)
 
 
 def _compile(data: bytes, i: int) -> tuple[int, Shape]:
@@ -135,12 +136,19 @@ def _header_end(data: bytes, i: int, n: int) -> int:
     return j + 1
 
 
+def _bcd(chunk: bytes, exponent: int | None, scale: int | Decimal) -> Value:
+    """Return the value of a BCD data field (None if it holds a digit A-E)."""
+    digits = chunk[::-1].hex()
+    raw = int(digits) if digits.isdigit() else bcd_value(chunk)
+    if raw is None or exponent is None:
+        return raw
+    return _multiply(raw, scale) if exponent < 0 else Decimal(raw * scale)
+
+
 def _other_value(reader: int, chunk: bytes, exponent: int | None) -> Value:
-    """Return the value of a BCD, real or time-point data field."""
+    """Return the value of a real or time-point data field."""
     if reader == TIME:
         return time_point(chunk)
-    if reader == BCD:
-        return _scaled(bcd_value(chunk), exponent)
     real = real_value(chunk)
     if real is None or exponent is None:
         return real
@@ -218,7 +226,10 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
             records.append(special)
             tokens.append(_MANUFACTURER_TOKENS[dif])
             break
-        j = _header_end(data, i, n)
+        if dif & 0x80 or i + 1 >= n or data[i + 1] & 0x80:
+            j = _header_end(data, i, n)
+        else:
+            j = i + 2  # the usual record: a DIF and a VIF, no extensions
         shape = shapes.get(data[i:j])
         if shape is None:
             j, shape = _compile(data, i)
@@ -247,6 +258,8 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
             value = int.from_bytes(data[j:i], "little")
         elif reader == SCALED_UP:
             value = Decimal(int.from_bytes(data[j:i], "little", signed=True) * scale)
+        elif reader == BCD:
+            value = _bcd(data[j:i], exponent, scale)
         elif reader == NOTHING:
             value = None
         else:

@@ -45,6 +45,9 @@ class _Afl:
     mac: bytes = b""
 
 
+_NO_AFL = _Afl()  # shared by telegrams without an AFL; only _afl() fills in an _Afl
+
+
 @dataclasses.dataclass(slots=True)
 class _Tpl:
     """The transport layer header: the meter's address, access number, status, config."""
@@ -72,7 +75,8 @@ def decode_wmbus(
     CRC blocks are detected unless ``crc`` says whether they are present. Raises FrameError,
     CrcError, DecryptError or UnsupportedError (all DecodeError) for anything undecodable.
     """
-    return decode_wmbus_layout(raw, key_for, crc=crc, frame_format=frame_format)[0]
+    header, records, _ = decode_wmbus_layout(raw, key_for, crc=crc, frame_format=frame_format)
+    return Telegram("wmbus", header, records)
 
 
 def decode_wmbus_layout(
@@ -81,8 +85,8 @@ def decode_wmbus_layout(
     *,
     crc: bool | None = None,
     frame_format: FrameFormat | None = None,
-) -> tuple[Telegram, Layout]:
-    """Return ``decode_wmbus`` of ``raw`` and the layout of its records (for drivers).
+) -> tuple[Header, tuple[Record, ...], Layout]:
+    """Return the header and records ``decode_wmbus`` finds in ``raw``, and their layout.
 
     Raises what ``decode_wmbus`` raises.
     """
@@ -91,7 +95,7 @@ def decode_wmbus_layout(
     pos, access_no = 10, None
     if frame[pos] in CI_ELL:
         frame, pos, access_no = _ell(frame, pos, link, key_for)
-    afl = _Afl()
+    afl = _NO_AFL
     if pos < len(frame) and frame[pos] == CI_AFL:
         afl, pos = _afl(frame, pos)
     if pos >= len(frame):
@@ -156,14 +160,14 @@ def _afl(frame: bytes, pos: int) -> tuple[_Afl, int]:
 
 def _tpl(
     frame: bytes, pos: int, link: LinkHeader, access_no: int | None, afl: _Afl, key_for: KeyLookup
-) -> tuple[Telegram, Layout]:
+) -> tuple[Header, tuple[Record, ...], Layout]:
     """Dispatch on the transport layer CI field and decode the application data."""
     ci = frame[pos]
     if ci == CI_NO_HEADER:
         return _telegram(link.header(access_no), frame[pos + 1 :])
     if ci in CI_MANUFACTURER:
         record = Record(MANUFACTURER_SPECIFIC, "", bytes(frame[pos + 1 :]))
-        return Telegram("wmbus", link.header(access_no), (record,)), MANUFACTURER_LAYOUT
+        return link.header(access_no), (record,), MANUFACTURER_LAYOUT
     if ci in (CI_SHORT, 0x7B):
         tpl, at = _short_tpl(frame, pos + 1, link)
     elif ci in (CI_LONG, 0x73):
@@ -182,9 +186,9 @@ def _tpl(
     return _telegram(header, payload)
 
 
-def _telegram(header: Header, data: bytes) -> tuple[Telegram, Layout]:
+def _telegram(header: Header, data: bytes) -> tuple[Header, tuple[Record, ...], Layout]:
     records, layout = decode_layout(data)
-    return Telegram("wmbus", header, records), layout
+    return header, records, layout
 
 
 def _short_tpl(frame: bytes, at: int, link: LinkHeader) -> tuple[_Tpl, int]:

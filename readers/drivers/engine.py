@@ -15,7 +15,7 @@ from typing import Any
 from meterflow.errors import ConfigError
 from readers.datarecords import Layout
 from readers.drivers.hooks import HOOKS
-from readers.model import Header, Record, Telegram, Value
+from readers.model import Header, Kind, Record, Telegram, Value
 
 ANY = "any"
 WATER_TYPES = frozenset({0x06, 0x07, 0x15, 0x16, 0x28})
@@ -93,14 +93,19 @@ class Driver:
         With the ``layout`` its records were decoded in, which record feeds which field is
         worked out once per layout and reused.
         """
-        records = telegram.records
-        plan = _plan(self, records, layout)
-        fields: dict[str, Value] = {}
-        for name, index, spec in plan:
-            value = records[index].value
-            fields[name] = value if spec.ok_text is None else spec.render(value)
+        fields = self.record_fields(telegram.records, layout)
         if self.hook is not None:
             fields.update(HOOKS[self.hook](telegram))
+        return fields
+
+    def record_fields(
+        self, records: tuple[Record, ...], layout: Layout | None = None
+    ) -> dict[str, Value]:
+        """Return the fields the specs name in ``records`` (hooks not applied)."""
+        fields: dict[str, Value] = {}
+        for name, index, spec in _plan(self, records, layout):
+            value = records[index].value
+            fields[name] = value if spec.ok_text is None else spec.render(value)
         return fields
 
 
@@ -215,3 +220,19 @@ def apply_driver(telegram: Telegram, layout: Layout | None = None) -> Telegram:
         return telegram
     fields = driver.extract(telegram, layout)
     return Telegram(telegram.kind, header, telegram.records, driver.name, fields)
+
+
+def build_telegram(
+    kind: Kind, header: Header, records: tuple[Record, ...], layout: Layout | None
+) -> Telegram:
+    """Return the telegram of decoded parts, with the matching driver's fields.
+
+    The same as ``apply_driver(Telegram(kind, header, records), layout)``, building one
+    telegram instead of two when the driver has no hook.
+    """
+    driver = _driver_for(header.manufacturer, header.version, header.device_type)
+    if driver is None:
+        return Telegram(kind, header, records)
+    if driver.hook is not None:
+        return apply_driver(Telegram(kind, header, records), layout)
+    return Telegram(kind, header, records, driver.name, driver.record_fields(records, layout))

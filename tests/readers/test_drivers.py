@@ -13,7 +13,7 @@ from meterflow.errors import ConfigError
 from readers.codec import decode_frame
 from readers.drivers import find_driver, load_drivers
 from readers.drivers.engine import parse_driver
-from readers.model import Header, value_text
+from readers.model import Header, Record, value_text
 
 VECTORS = [
     pytest.param(driver.name, vector, id=f"{driver.name}-{vector['name']}")
@@ -72,3 +72,19 @@ def test_driver_with_unknown_hook_is_rejected() -> None:
 def test_field_without_quantity_is_rejected() -> None:
     with pytest.raises(ConfigError, match="bad field"):
         parse_driver({"name": "bad", "fields": [{"name": "total_m3"}]})
+
+
+def test_field_plan_follows_each_record_layout() -> None:
+    # Fields are planned once per record layout: the same meter sending its records in
+    # another order, or with one more, must still get each field from the right record.
+    from readers.wmbus_encode import encode_wmbus
+
+    header = Header("ABC", "12345678", 1, 0x07, status=0)
+    total = Record("volume", "m3", Decimal("12.345"))
+    target = Record("volume", "m3", Decimal("10.000"), storage=1)
+    flow = Record("flow", "m3/h", Decimal("0.125"))
+    for records in ([total, target], [target, total], [flow, target, total], [total, target]):
+        telegram = decode_frame("wmbus", encode_wmbus(header, records))
+        assert telegram.fields["total_m3"] == Decimal("12.345")
+        assert telegram.fields["target_m3"] == Decimal("10.000")
+        assert ("flow_m3h" in telegram.fields) == (flow in records)
