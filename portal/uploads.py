@@ -27,7 +27,16 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class UploadRejected(MeterflowError):
-    """An uploaded file is empty, too large or of a type that is not accepted."""
+    """An uploaded file is empty, too large or of a type that is not accepted.
+
+    ``reason`` is ``empty``, ``too_large``, ``type`` or ``name_mismatch``; ``filename`` is
+    the file's safe name (views word the refusal in the visitor's language from these).
+    """
+
+    def __init__(self, reason: str, filename: str, message: str) -> None:
+        super().__init__(f"{filename}: {message}")
+        self.reason = reason
+        self.filename = filename
 
 
 def sniff(data: bytes, filename: str) -> str:
@@ -39,9 +48,11 @@ def sniff(data: bytes, filename: str) -> str:
     for content_type, (magics, extensions) in TYPES.items():
         if data.startswith(magics):
             if not lowered.endswith(extensions):
-                raise UploadRejected(f"{filename}: the name does not match a {content_type} file")
+                raise UploadRejected(
+                    "name_mismatch", filename, f"the name does not match a {content_type} file"
+                )
             return content_type
-    raise UploadRejected(f"{filename}: only PDF, JPEG and PNG files are accepted")
+    raise UploadRejected("type", filename, "only PDF, JPEG and PNG files are accepted")
 
 
 def safe_filename(filename: str) -> str:
@@ -59,9 +70,9 @@ def save_upload(conn: Conn, customer_id: int, file: FileStorage, max_bytes: int 
     data = file.stream.read(max_bytes + 1)
     name = safe_filename(file.filename or "")
     if not data:
-        raise UploadRejected(f"{name}: the file is empty")
+        raise UploadRejected("empty", name, "the file is empty")
     if len(data) > max_bytes:
-        raise UploadRejected(f"{name}: larger than {max_bytes // (1024 * 1024)} MB")
+        raise UploadRejected("too_large", name, f"larger than {max_bytes // (1024 * 1024)} MB")
     content_type = sniff(data, name)
     row = conn.execute(
         "INSERT INTO portal_uploads (customer_id, filename, content_type, size_bytes, sha256,"

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.datastructures import FileStorage
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 
@@ -16,7 +17,7 @@ from portal.auth import current_customer_id, login_required, one_owned_or_404
 from portal.customer import bp, data
 from portal.customer.forms import ComplaintForm
 from portal.db import Conn, get_conn
-from portal.uploads import UploadRejected, save_upload, send_upload
+from portal.uploads import MAX_BYTES, UploadRejected, save_upload, send_upload
 
 MAX_ATTACHMENTS = 5
 
@@ -24,6 +25,22 @@ MAX_ATTACHMENTS = 5
 def answer_deadline(filed_on: date) -> date:
     """The day by which the utility answers a case filed on ``filed_on``."""
     return filed_on + timedelta(days=int(current_app.config["COMPLAINT_ANSWER_DAYS"]))
+
+
+def rejection_text(rejected: UploadRejected) -> str:
+    """Why an attachment was refused, in the customer's language."""
+    limit_mb = MAX_BYTES // (1024 * 1024)
+    texts = {
+        "empty": _("%(name)s: the file is empty.", name=rejected.filename),
+        "too_large": _(
+            "%(name)s: the file is larger than %(mb)d MB.", name=rejected.filename, mb=limit_mb
+        ),
+        "name_mismatch": _(
+            "%(name)s: the file's name does not match its content.", name=rejected.filename
+        ),
+    }
+    fallback = _("%(name)s: only PDF, JPEG and PNG files are accepted.", name=rejected.filename)
+    return str(texts.get(rejected.reason, fallback))
 
 
 def _choices(form: ComplaintForm, conn: Conn, customer_id: int) -> None:
@@ -83,14 +100,16 @@ def complaints() -> ResponseReturnValue:
         if form.kind.data == "invoice_dispute" and not form.invoice_id.data:
             form.invoice_id.errors = [_("Choose the invoice the complaint is about.")]
         elif len(files) > MAX_ATTACHMENTS:
-            form.attachments.errors = [_("Attach at most %(n)s files.", n=MAX_ATTACHMENTS)]
+            form.attachments.errors = [
+                ngettext(
+                    "Attach at most %(num)d file.", "Attach at most %(num)d files.", MAX_ATTACHMENTS
+                )
+            ]
         else:
             try:
                 complaint_id = _file(conn, customer_id, form, files)
             except UploadRejected as rejected:
-                form.attachments.errors = [
-                    _("The file was not accepted: %(why)s", why=str(rejected))
-                ]
+                form.attachments.errors = [rejection_text(rejected)]
             else:
                 flash(_("Thank you; your case has been registered."))
                 return redirect(url_for("customer.complaint", complaint_id=complaint_id))

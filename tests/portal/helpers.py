@@ -52,7 +52,7 @@ def post_form(
 ) -> TestResponse:
     """Post ``data`` with the CSRF token of the form at ``form_page`` (default ``path``)."""
     token = csrf(client, form_page or path)
-    return client.post(path, data={"csrf_token": token, **data}, **kwargs)  # type: ignore[arg-type]
+    return client.post(path, data={"csrf_token": token, **data}, **kwargs)
 
 
 def login(client: FlaskClient, email: str, password: str) -> TestResponse:
