@@ -39,7 +39,7 @@ def _audited(db: Db, action: str, target: object) -> bool:
 def test_every_console_page_renders(console: tuple[FlaskClient, Supply, Account]) -> None:
     client, s, account = console
     for path in (
-        "/staff/console",
+        "/staff/",
         f"/staff/customers?q={s.meter_id}",
         f"/staff/customers/{account.customer_id}",
         f"/staff/meters/{s.meter_id}",
@@ -53,6 +53,21 @@ def test_every_console_page_renders(console: tuple[FlaskClient, Supply, Account]
     assert account.customer_no in client.get(f"/staff/customers?q={s.meter_id}").get_data(
         as_text=True
     )
+
+
+def test_staff_home_links_the_console_pages_of_the_staff_roles(
+    client: FlaskClient, make_staff: Callable[..., StaffUser]
+) -> None:
+    billing = make_staff(["billing"])
+    assert staff_login(client, billing.email, billing.password).status_code == 302
+    home = client.get("/staff/").get_data(as_text=True)
+    for path in ("/staff/customers", "/staff/held", "/staff/tariffs", "/staff/runs"):
+        assert f'href="{path}"' in home, path
+        assert client.get(path).status_code == 200, path
+    for path in ("/staff/complaints", "/staff/announcements", "/staff/approvals"):
+        assert f'href="{path}"' not in home, path
+    console = client.get("/staff/console")
+    assert console.status_code == 302 and console.headers["Location"].endswith("/staff/")
 
 
 def test_meter_key_is_masked_and_only_replaced(
