@@ -71,12 +71,16 @@ def build(url: str, contracts: int) -> float:
     started = time.perf_counter()
     migrate(url)
     with psycopg.connect(url) as conn:
+        conn.execute("SET maintenance_work_mem = '256MB'")
         conn.execute(
             "INSERT INTO meters (meter_id, manufacturer, serial, status)"
             " SELECT 'B' || lpad(g::text, 7, '0'), 'BEN', lpad(g::text, 8, '0'), 'active'"
             " FROM generate_series(1, %s) g",
             (contracts,),
         )
+        # Loading without the key and building it once afterwards is ~6x faster than
+        # maintaining it row by row.
+        conn.execute("ALTER TABLE readings DROP CONSTRAINT readings_pkey")
         conn.execute(
             "INSERT INTO readings (meter_id, read_at, storage, tariff, subunit, quantity,"
             " function, unit, value, received_at)"
@@ -88,6 +92,10 @@ def build(url: str, contracts: int) -> float:
             " LATERAL (SELECT (d::timestamp + interval '2 hours') AT TIME ZONE 'Europe/Warsaw'"
             "   AS ts) t",
             (contracts,),
+        )
+        conn.execute(
+            "ALTER TABLE readings ADD PRIMARY KEY"
+            " (meter_id, quantity, function, storage, tariff, subunit, read_at)"
         )
         seed_contracts(conn, installed_on=None)
         conn.commit()
