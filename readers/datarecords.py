@@ -59,9 +59,10 @@ _CACHE_LIMIT = 4096
 NOTHING, UNSIGNED, SCALED_DOWN, SCALED_UP, BCD, REAL, TIME, VARIABLE = range(8)
 
 # size, reader, exponent, scale, quantity, unit, storage, tariff, subunit, function,
-# modifiers, token. The scale is 10**exponent: an int for SCALED_UP, a Decimal (1E-3...) for
-# SCALED_DOWN, where multiplying by it gives the same exact Decimal as scaleb in a third of
-# the time. The token is a serial number naming the shape (None if uncached).
+# modifiers, token. The scale is 10**exponent (1 without an exponent): an int when the
+# exponent is positive, a Decimal (1E-3...) when negative, where multiplying by it gives the
+# same exact Decimal as scaleb in a third of the time. The token is a serial number naming
+# the shape (None if uncached).
 Shape = tuple[
     int, int, int | None, int | Decimal, str, str, int, int, int, str, tuple[str, ...], int | None
 ]
@@ -188,13 +189,12 @@ def _variable(data: bytes, i: int, shape: Shape) -> tuple[int, int, Value]:
     return i + size, size, _scaled(number, exponent)
 
 
-def _special(dif: int, data: bytes, i: int) -> Record | None:
-    """Return the record a DIF 0x?F starts (None for the idle filler 0x2F).
+def _manufacturer_record(dif: int, data: bytes, i: int) -> Record:
+    """Return the record holding the manufacturer-specific rest after DIF 0x0F / 0x1F.
 
-    Raises UnsupportedError for DIFs the standard reserves or uses for readout requests.
+    Raises UnsupportedError for the other DIFs 0x?F, which the standard reserves or uses
+    for readout requests.
     """
-    if dif == 0x2F:
-        return None
     if dif in (0x0F, 0x1F):
         modifiers = (MORE_RECORDS_FOLLOW,) if dif == 0x1F else ()
         return Record(MANUFACTURER_SPECIFIC, "", data[i:], modifiers=modifiers)
@@ -219,11 +219,7 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
             i += 1
             continue
         if dif & 0x0F == 0x0F:
-            special = _special(dif, data, i + 1)
-            if special is None:
-                i += 1
-                continue
-            records.append(special)
+            records.append(_manufacturer_record(dif, data, i + 1))
             tokens.append(_MANUFACTURER_TOKENS[dif])
             break
         if dif & 0x80 or i + 1 >= n or data[i + 1] & 0x80:

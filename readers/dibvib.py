@@ -8,6 +8,8 @@ per distinct record header.
 
 from __future__ import annotations
 
+import functools
+
 from meterflow.errors import FrameError, UnsupportedError
 from readers import vif as tables
 
@@ -150,10 +152,16 @@ def read_vib(data: bytes, i: int) -> tuple[int, Meaning, bool]:
         raise FrameError("data record ends before its VIF")
     if data[i] & 0x7F == tables.PLAIN_TEXT:
         i, vib, text = _read_plain_vib(data, i)
-        quantity, _, exponent, when, modifiers = vib_meaning(vib)
+        quantity, _, exponent, when, modifiers = _cached_meaning(vib)
         return i, (quantity, text, exponent, when, modifiers), True
     end = vife_end(data, i + 1, 1) if data[i] & 0x80 else i + 1
-    return end, vib_meaning(data[i:end]), False
+    return end, _cached_meaning(data[i:end]), False
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_meaning(vib: bytes) -> Meaning:
+    """Return ``vib_meaning(vib)``, cached (plain-text records are decoded without shapes)."""
+    return vib_meaning(vib)
 
 
 def vife_end(data: bytes, i: int, seen: int) -> int:

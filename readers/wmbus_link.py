@@ -18,6 +18,9 @@ LINK_LEN = 10  # L, C, M (2), A (6): the first block of format A
 DATA_BLOCK = 16  # format A: every later block holds 16 bytes before its CRC
 B_FIRST_SPAN = 126  # format B: bytes covered by the CRC of blocks 1 and 2
 CRC_LEN = 2
+# Manufacturer code and printed id by raw M and A fields: meters repeat, so decode once.
+_IDENTITIES: dict[bytes, tuple[str, str]] = {}
+_IDENTITY_LIMIT = 65536
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,11 +57,6 @@ def address_header(
             _IDENTITIES.clear()  # bounded, so hostile input cannot grow it
         _IDENTITIES[address] = identity
     return Header(identity[0], identity[1], a_field[4], a_field[5], access_no, status)
-
-
-# Manufacturer code and printed id by raw M and A fields: meters repeat, so decode once.
-_IDENTITIES: dict[bytes, tuple[str, str]] = {}
-_IDENTITY_LIMIT = 65536
 
 
 def address_fields(header: Header) -> tuple[bytes, bytes]:

@@ -69,6 +69,11 @@ def _fits(wanted: int | str, actual: int) -> bool:
     return wanted == ANY or wanted == actual
 
 
+# Field name, index of the record that feeds it, and its spec.
+Plan = tuple[tuple[str, int, FieldSpec], ...]
+_PLAN_LIMIT = 4096
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Driver:
     """A meter driver: detect codes, field specs, an optional hook and its test vectors."""
@@ -80,6 +85,8 @@ class Driver:
     hook: str | None = None
     generic: bool = False
     tests: tuple[Mapping[str, Any], ...] = ()
+    # Which record feeds each field, by record layout (filled as layouts are seen).
+    plans: dict[Layout, Plan] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     def detects(self, header: Header) -> bool:
         """Return whether this driver handles the meter ``header`` names."""
@@ -109,27 +116,20 @@ class Driver:
         return fields
 
 
-# Field name, index of the record that feeds it, and its spec.
-Plan = tuple[tuple[str, int, FieldSpec], ...]
-_PLANS: dict[tuple[str, Layout], Plan] = {}
-_PLAN_LIMIT = 4096
-
-
 def _plan(driver: Driver, records: tuple[Record, ...], layout: Layout | None) -> Plan:
     """Return which record feeds each field, cached per driver and record layout.
 
     A layout names every record's quantity, unit, storage, tariff, subunit, function and
     modifiers (all a spec matches on), so one plan serves every telegram of that layout.
     """
-    cacheable = layout is not None and None not in layout
-    key = (driver.name, layout) if cacheable and layout is not None else None
-    plan = _PLANS.get(key) if key is not None else None
+    if layout is None or None in layout:
+        return _match(driver, records)
+    plans = driver.plans
+    plan = plans.get(layout)
     if plan is None:
-        plan = _match(driver, records)
-        if key is not None:
-            if len(_PLANS) >= _PLAN_LIMIT:
-                _PLANS.clear()
-            _PLANS[key] = plan
+        if len(plans) >= _PLAN_LIMIT:
+            plans.clear()  # bounded, so hostile input cannot grow it
+        plan = plans[layout] = _match(driver, records)
     return plan
 
 

@@ -216,3 +216,24 @@ def test_mutated_telegrams_raise_only_decode_errors(
         decode_frame("wmbus", bytes(raw), lambda header: KEY_B)
     except DecodeError:
         pass
+
+
+def test_threads_decrypting_with_one_key_each_get_their_own_telegrams() -> None:
+    # Decryption contexts are cached per key; each thread must use its own.
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = bytes(range(16))
+    frames = [
+        encode_wmbus(WATER, (Record("volume", "m3", Decimal(n).scaleb(-3)),), key=key, access_no=n)
+        for n in range(64)
+    ]
+
+    def volumes(offset: int) -> list[object]:
+        order = frames[offset:] + frames[:offset]
+        return [decode_wmbus(frame, lambda header: key).records[0].value for frame in order * 20]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(volumes, range(4)))
+    for offset, values in enumerate(results):
+        expected = [Decimal(n).scaleb(-3) for n in range(64)]
+        assert values == (expected[offset:] + expected[:offset]) * 20
