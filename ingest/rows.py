@@ -9,7 +9,7 @@ same radio telegram (see ``ReadTimes``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -55,21 +55,28 @@ def storage_times(records: Iterable[Record]) -> dict[int, datetime]:
     return times
 
 
-def meter_clock(telegram: Telegram) -> datetime | None:
-    """Return the meter's own current time (storage 0 date-time) if the telegram has one."""
-    return storage_times(telegram.records).get(0)
-
-
 def reading_rows(
-    telegram: Telegram, read_at: datetime, received_at: datetime, gateway_id: str
+    telegram: Telegram,
+    read_at: datetime,
+    received_at: datetime,
+    gateway_id: str,
+    times: Mapping[int, datetime] | None = None,
 ) -> list[ReadingRow]:
-    """Return one row per numeric value of ``telegram``; storage 0 values are at ``read_at``."""
-    times = storage_times(telegram.records)
+    """Return one row per numeric value of ``telegram``; storage 0 values are at ``read_at``.
+
+    ``times`` are the telegram's ``storage_times`` when the caller has them already.
+    """
+    if times is None:
+        times = storage_times(telegram.records)
     meter_id = telegram.header.meter_id
     rows: list[ReadingRow] = []
     for record in telegram.records:
         value = record.value
-        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        if type(value) is Decimal:
+            number = value
+        elif isinstance(value, Decimal | int) and not isinstance(value, bool):
+            number = Decimal(value)
+        else:
             continue
         at = read_at if record.storage == 0 else times.get(record.storage, read_at)
         rows.append(
@@ -82,7 +89,7 @@ def reading_rows(
                 quantity_name(record),
                 record.function,
                 record.unit,
-                Decimal(value),
+                number,
                 received_at,
                 gateway_id,
             )

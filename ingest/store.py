@@ -1,10 +1,14 @@
 """The ingest side of PostgreSQL: meter keys, earlier receptions, and batch writes via COPY.
 
-A batch is written in ONE transaction: COPY into temporary staging tables, then
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real tables, so a frame or reading
-stored before (a redelivery, another gateway) is skipped without failing the batch. Every
-psycopg error leaves this module as StoreError, and the connection is dropped so the next
-call reconnects.
+A batch is written in ONE transaction. Frames and readings are first copied straight into
+their tables inside a savepoint (binary COPY, the fast path); if a row was stored before (a
+redelivery, another gateway) the savepoint is rolled back and the rows go through a temporary
+staging table and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` instead, which skips what is
+stored without failing the batch. After such a conflict the next ``STAGED_BATCHES`` batches of
+that table take the staging path directly, so a stream full of duplicates pays no failed COPY.
+Meters are upserted through staging, but only when the worker has not already written the
+same facts (``last_seen_at`` is kept to within ``SEEN_STEP``). Every psycopg error leaves
+this module as StoreError, and the connection is dropped so the next call reconnects.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -25,6 +30,8 @@ from meterflow.errors import StoreError
 log = logging.getLogger(__name__)
 
 KEY_RETRY_S = 60.0  # how long a "no key for this meter" answer is trusted
+STAGED_BATCHES = 20  # batches that skip the fast path after a conflict
+SEEN_STEP = timedelta(minutes=5)  # how stale a meter's stored last_seen_at may be
 
 FrameRow = tuple[datetime, str, str, bytes, bytes, int | None, str | None, datetime | None]
 DeadLetterRow = tuple[str | None, str | None, bytes, bytes | None, str, bytes]
@@ -45,7 +52,19 @@ CREATE TEMP TABLE IF NOT EXISTS stage_dead_letters (
     ON COMMIT DELETE ROWS;
 """
 
-MERGE = """
+# Column types of the staging tables, in order, for binary COPY.
+FRAME_TYPES = (
+    "timestamptz", "text", "text", "bytea", "bytea", "int2", "text", "timestamptz",
+)  # fmt: skip
+READING_TYPES = (
+    "text", "timestamptz", "int4", "int4", "int4", "text", "text", "text", "numeric",
+    "timestamptz", "text",
+)  # fmt: skip
+METER_TYPES = (
+    "text", "text", "text", "int2", "int2", "text", "timestamptz", "timestamptz",
+)  # fmt: skip
+
+MERGE_METERS = """
 INSERT INTO meters (meter_id, manufacturer, serial, version, device_type, driver,
                     first_seen_at, last_seen_at)
 SELECT * FROM stage_meters ORDER BY meter_id
@@ -54,19 +73,42 @@ ON CONFLICT (meter_id) DO UPDATE SET
     first_seen_at = LEAST(meters.first_seen_at, EXCLUDED.first_seen_at),
     version = COALESCE(meters.version, EXCLUDED.version),
     device_type = COALESCE(meters.device_type, EXCLUDED.device_type),
-    driver = COALESCE(EXCLUDED.driver, meters.driver);
-INSERT INTO raw_frames (received_at, gateway_id, kind, frame_sha, frame, rssi_dbm, meter_id,
-                        read_at)
-SELECT * FROM stage_frames ON CONFLICT DO NOTHING;
-INSERT INTO readings (meter_id, read_at, storage, tariff, subunit, quantity, function, unit,
-                      value, received_at, gateway_id)
-SELECT * FROM stage_readings ON CONFLICT DO NOTHING;
+    driver = COALESCE(EXCLUDED.driver, meters.driver)
 """
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class MeterSeen:
-    """A meter heard in a batch, registered as ``unassigned`` if new."""
+@dataclasses.dataclass(slots=True)
+class Target:
+    """A table written by COPY with a staging fallback for rows stored before."""
+
+    table: str
+    stage: str
+    columns: str
+    types: tuple[str, ...]
+    staged_batches: int = 0  # batches left that go straight to staging
+
+    def copy_sql(self, table: str) -> bytes:
+        """Return the binary COPY statement into ``table`` (the target or its staging)."""
+        return f"COPY {table} ({self.columns}) FROM STDIN (FORMAT BINARY)".encode()
+
+    def merge_sql(self) -> bytes:
+        """Return the statement moving staged rows in, skipping those already stored."""
+        return (
+            f"INSERT INTO {self.table} ({self.columns}) SELECT {self.columns}"
+            f" FROM {self.stage} ON CONFLICT DO NOTHING"
+        ).encode()
+
+
+METERS_COPY = b"COPY stage_meters FROM STDIN (FORMAT BINARY)"
+FRAME_COLUMNS = "received_at, gateway_id, kind, frame_sha, frame, rssi_dbm, meter_id, read_at"
+READING_COLUMNS = (
+    "meter_id, read_at, storage, tariff, subunit, quantity, function, unit, value, received_at,"
+    " gateway_id"
+)
+
+
+class MeterSeen(NamedTuple):
+    """A meter heard in a batch, registered as ``unassigned`` if new (a tuple: one per frame)."""
 
     meter_id: str
     manufacturer: str
@@ -101,6 +143,9 @@ class Store:
         self._keys: dict[str, bytes] = {}
         self._missing: dict[str, float] = {}
         self._refreshed: dict[str, float] = {}
+        self._written: dict[str, MeterSeen] = {}
+        self._frames = Target("raw_frames", "stage_frames", FRAME_COLUMNS, FRAME_TYPES)
+        self._readings = Target("readings", "stage_readings", READING_COLUMNS, READING_TYPES)
 
     def close(self) -> None:
         """Close the connection if open."""
@@ -195,19 +240,58 @@ class Store:
 
         Raises StoreError if the database refuses or cannot be reached (nothing is written).
         """
-        with self._session() as conn, conn.transaction():
-            with conn.cursor() as cur:
-                self._copy(cur, "stage_frames", batch.frames)
-                self._copy(cur, "stage_readings", batch.readings.values())
-                self._copy(cur, "stage_meters", map(dataclasses.astuple, batch.meters.values()))
-                cur.execute(MERGE.encode())
+        meters = [m for m in batch.meters.values() if self._meter_news(m)]
+        with self._session() as conn:
+            with conn.transaction(), conn.cursor() as cur:
+                if meters:
+                    self._copy(cur, METERS_COPY, meters, METER_TYPES)
+                    cur.execute(MERGE_METERS.encode())
+                self._insert(conn, cur, self._frames, batch.frames)
+                self._insert(conn, cur, self._readings, list(batch.readings.values()))
                 self._copy_dead_letters(cur, batch.dead_letters)
+        self._written.update((m.meter_id, m) for m in meters)
+
+    def _meter_news(self, seen: MeterSeen) -> bool:
+        """Whether ``seen`` tells the database more than this worker already wrote."""
+        known = self._written.get(seen.meter_id)
+        return (
+            known is None
+            or seen.first_seen_at < known.first_seen_at
+            or seen.last_seen_at - known.last_seen_at >= SEEN_STEP
+            or seen[1:6] != known[1:6]
+        )
+
+    def _insert(
+        self,
+        conn: psycopg.Connection[TupleRow],
+        cur: psycopg.Cursor[TupleRow],
+        target: Target,
+        rows: Sequence[tuple[object, ...]],
+    ) -> None:
+        """COPY rows into ``target``, through staging if any may be stored already."""
+        if not rows:
+            return
+        if target.staged_batches == 0:
+            try:
+                with conn.transaction():
+                    self._copy(cur, target.copy_sql(target.table), rows, target.types)
+                return
+            except psycopg.errors.UniqueViolation:
+                target.staged_batches = STAGED_BATCHES
+        target.staged_batches -= 1
+        self._copy(cur, target.copy_sql(target.stage), rows, target.types)
+        cur.execute(target.merge_sql())
 
     @staticmethod
     def _copy(
-        cur: psycopg.Cursor[TupleRow], table: str, rows: Iterable[tuple[object, ...]]
+        cur: psycopg.Cursor[TupleRow],
+        statement: bytes,
+        rows: Iterable[tuple[object, ...]],
+        types: Sequence[str],
     ) -> None:
-        with cur.copy(f"COPY {table} FROM STDIN".encode()) as copy:
+        # Binary COPY: the server parses neither timestamps nor numerics from text.
+        with cur.copy(statement) as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
 

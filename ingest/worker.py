@@ -20,7 +20,7 @@ from datetime import datetime
 
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import PLAIN_FILTER, SHARED_FILTER, Consumer, Message
-from ingest.rows import ReadTimes, meter_clock, reading_rows
+from ingest.rows import ReadTimes, reading_rows, storage_times
 from ingest.store import BatchRows, MeterSeen, Store
 from meterflow.errors import ConfigError, DecodeError, DecryptError, EnvelopeError, StoreError
 from meterflow.settings import Settings
@@ -57,6 +57,7 @@ class Decoded:
     sha: bytes
     telegram: Telegram | None
     error: str | None
+    times: dict[int, datetime] = dataclasses.field(default_factory=dict)
 
 
 def open_message(message: Message) -> Incoming:
@@ -211,11 +212,11 @@ class Worker:
             return self._decode(gateway, kind, frame)
         except DecodeError as exc:
             return Decoded(gateway, kind, frame, sha, None, reason_of(exc))
-        return Decoded(gateway, kind, frame, sha, telegram, None)
+        return Decoded(gateway, kind, frame, sha, telegram, None, storage_times(telegram.records))
 
     def _read_times(self, decoded: list[Decoded]) -> ReadTimes:
         """Seed reading times of clockless frames from receptions already stored."""
-        clockless = [d for d in decoded if d.telegram and meter_clock(d.telegram) is None]
+        clockless = [d for d in decoded if d.telegram and 0 not in d.times]
         if not clockless:
             return ReadTimes()
         stamps = [d.frame.received_at for d in clockless]
@@ -240,9 +241,10 @@ class Worker:
                 )
             )
         else:
-            read_at = meter_clock(telegram) or times.assign(item.sha, frame.received_at)
+            read_at = item.times.get(0) or times.assign(item.sha, frame.received_at)
             meter_id = telegram.header.meter_id
-            for reading in reading_rows(telegram, read_at, frame.received_at, item.gateway):
+            readings = reading_rows(telegram, read_at, frame.received_at, item.gateway, item.times)
+            for reading in readings:
                 rows.add_reading(reading)
             self._seen(rows, telegram, frame.received_at)
         rows.frames.append(
