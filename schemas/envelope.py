@@ -22,6 +22,7 @@ KINDS: tuple[Kind, ...] = ("mbus", "wmbus")
 MAX_FRAMES = 1000
 MAX_FRAME_BYTES = 512
 GATEWAY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+FRAME_KEYS = frozenset({"received_at", "hex", "rssi_dbm"})
 TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
 
 
@@ -110,34 +111,34 @@ def parse_envelope(payload: bytes) -> Envelope:
     items = document.get("frames")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_FRAMES:
         raise EnvelopeError(f"envelope frames must be a list of 1 to {MAX_FRAMES} frames")
-    frames = tuple(_parse_frame(index, item) for index, item in enumerate(items))
+    frames = tuple([_parse_frame(index, item) for index, item in enumerate(items)])
     return Envelope(gateway, cast(Kind, kind), frames)
 
 
 def _parse_frame(index: int, item: Any) -> RawFrame:
-    where = f"frames[{index}]"
     if not isinstance(item, dict):
-        raise EnvelopeError(f"{where} must be an object")
-    extra = set(item) - {"received_at", "hex", "rssi_dbm"}
-    if extra:
-        raise EnvelopeError(f"{where} has unknown keys {sorted(extra)}")
+        raise EnvelopeError(f"frames[{index}] must be an object")
+    if not item.keys() <= FRAME_KEYS:
+        raise EnvelopeError(f"frames[{index}] has unknown keys {sorted(set(item) - FRAME_KEYS)}")
     stamp = item.get("received_at")
     if not isinstance(stamp, str) or not TIME_RE.fullmatch(stamp):
-        raise EnvelopeError(f"{where}.received_at {stamp!r} is not an ISO 8601 UTC time")
+        raise EnvelopeError(f"frames[{index}].received_at {stamp!r} is not an ISO 8601 UTC time")
     try:
-        received_at = datetime.fromisoformat(stamp).astimezone(UTC)
+        received_at = datetime.fromisoformat(stamp)
     except ValueError:
-        raise EnvelopeError(f"{where}.received_at {stamp!r} is not a valid time") from None
+        raise EnvelopeError(f"frames[{index}].received_at {stamp!r} is not a valid time") from None
+    if stamp[-1] != "Z":
+        received_at = received_at.astimezone(UTC)
     text = item.get("hex")
     if not isinstance(text, str) or not 2 <= len(text) <= 2 * MAX_FRAME_BYTES:
-        raise EnvelopeError(f"{where}.hex must hold 1 to {MAX_FRAME_BYTES} bytes of hex")
+        raise EnvelopeError(f"frames[{index}].hex must hold 1 to {MAX_FRAME_BYTES} bytes of hex")
     try:
         data = bytes.fromhex(text)
     except ValueError:
-        raise EnvelopeError(f"{where}.hex is not hexadecimal") from None
+        raise EnvelopeError(f"frames[{index}].hex is not hexadecimal") from None
     if len(data) * 2 != len(text):
-        raise EnvelopeError(f"{where}.hex must not contain spaces")
+        raise EnvelopeError(f"frames[{index}].hex must not contain spaces")
     rssi = item.get("rssi_dbm")
     if rssi is not None and (type(rssi) is not int or not -200 <= rssi <= 50):
-        raise EnvelopeError(f"{where}.rssi_dbm {rssi!r} must be an integer from -200 to 50")
+        raise EnvelopeError(f"frames[{index}].rssi_dbm {rssi!r} must be an integer from -200 to 50")
     return RawFrame(received_at, data, rssi)
