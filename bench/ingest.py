@@ -208,17 +208,24 @@ def ingest_run(
         # A stopped member of a shared subscription keeps receiving its share into its
         # session until the session expires; benchmark sessions end with their process.
         "METERFLOW_INGEST_SESSION_EXPIRY_S": "0",
-        "METERFLOW_LOG_LEVEL": "WARNING",
+        "METERFLOW_LOG_LEVEL": "INFO",  # start-up lines only; nothing per batch
     }
     tag = uuid.uuid4().hex[:6]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "meterflow", "ingest"],
-            env={**env, "METERFLOW_INGEST_CLIENT_ID": f"bench-{tag}-{k}"},
-        )
-        for k in range(workers)
+    logs = [
+        Path(tempfile.mkstemp(prefix="mf-bench-ingest-", suffix=".log")[1]) for _ in range(workers)
     ]
-    time.sleep(2.0)  # connect and subscribe
+    procs = []
+    for k, log in enumerate(logs):
+        with log.open("wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "meterflow", "ingest"],
+                    env={**env, "METERFLOW_INGEST_CLIENT_ID": f"bench-{tag}-{k}"},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    wait_subscribed(logs)
     with psycopg.connect(url, autocommit=True) as conn:
         before = conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0]  # type: ignore[index]
         started = time.perf_counter()
@@ -230,7 +237,21 @@ def ingest_run(
     for p in procs:
         p.terminate()
         p.wait(30)
+    for log in logs:
+        log.unlink()
     return frames / seconds, rss
+
+
+def wait_subscribed(logs: list[Path], timeout: float = 60.0) -> None:
+    """Wait until every worker logged its subscription (messages before it would be lost).
+
+    Raises TimeoutError if one has not subscribed within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not all("subscribed to" in log.read_text() for log in logs):
+        if time.monotonic() > deadline:
+            raise TimeoutError("an ingest worker did not subscribe: " + logs[0].read_text())
+        time.sleep(0.05)
 
 
 def main() -> int:

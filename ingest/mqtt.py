@@ -1,4 +1,4 @@
-"""A thin paho-mqtt adapter: a persistent MQTT 5 session whose messages land in a queue.
+"""A thin paho-mqtt adapter: a persistent MQTT 5 (or 3.1.1) session feeding a queue.
 
 The paho network thread only enqueues; the worker acknowledges with ``ack`` after its commit.
 A message is acknowledged only on the connection that delivered it: after a reconnect the
@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -28,6 +28,21 @@ log = logging.getLogger(__name__)
 
 SHARED_FILTER = "$share/ingest/mf/v1/+/+"
 PLAIN_FILTER = "mf/v1/+/+"
+# METERFLOW_MQTT_PROTOCOL values: MQTT 5, or 3.1.1 for brokers without 5 (the embedded one).
+PROTOCOLS = {"5": paho.MQTTv5, "3.1.1": paho.MQTTv311}
+
+
+def protocol_version(name: str) -> MQTTProtocolVersion:
+    """Return paho's protocol constant for a ``METERFLOW_MQTT_PROTOCOL`` value.
+
+    Raises ConfigError if the value is neither ``5`` nor ``3.1.1``.
+    """
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ConfigError(
+            f"METERFLOW_MQTT_PROTOCOL={name!r} is not supported; use 5 or 3.1.1"
+        ) from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,7 +80,11 @@ class BrokerAddress:
 
 
 class Consumer:
-    """A persistent-session QoS 1 subscriber with manual acknowledgement."""
+    """A persistent-session QoS 1 subscriber with manual acknowledgement.
+
+    With MQTT 5 the session has an expiry and a Receive Maximum; with MQTT 3.1.1 it is a
+    ``clean_session=False`` session and the broker's own in-flight limit applies.
+    """
 
     def __init__(
         self,
@@ -75,8 +94,10 @@ class Consumer:
         *,
         session_expiry_s: int,
         receive_maximum: int,
+        protocol: str = "5",
     ) -> None:
         self.address = BrokerAddress.parse(url)
+        self._v5 = protocol_version(protocol) == paho.MQTTv5
         self.inbox: queue.Queue[Message] = queue.Queue()
         self.topic_filter = topic_filter
         self._connection = 0
@@ -87,7 +108,8 @@ class Consumer:
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=paho.MQTTv5,
+            protocol=protocol_version(protocol),
+            clean_session=None if self._v5 else False,
             manual_ack=True,
         )
         if self.address.username is not None:
@@ -104,13 +126,16 @@ class Consumer:
 
     def start(self) -> None:
         """Start connecting in the background; paho reconnects with back-off after a drop."""
-        self._client.connect_async(
-            self.address.host,
-            self.address.port,
-            keepalive=30,
-            clean_start=False,
-            properties=self._properties,
-        )
+        if self._v5:
+            self._client.connect_async(
+                self.address.host,
+                self.address.port,
+                keepalive=30,
+                clean_start=False,
+                properties=self._properties,
+            )
+        else:
+            self._client.connect_async(self.address.host, self.address.port, keepalive=30)
         self._client.loop_start()
 
     def wait_subscribed(self, timeout: float) -> bool:
@@ -156,7 +181,10 @@ class Consumer:
             flags.session_present,
             self.topic_filter,
         )
-        client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+        if self._v5:
+            client.subscribe(self.topic_filter, options=SubscribeOptions(qos=1))
+        else:
+            client.subscribe(self.topic_filter, qos=1)
         self._connected.set()
 
     def _on_disconnect(

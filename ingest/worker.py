@@ -105,6 +105,7 @@ class Worker:
             SHARED_FILTER if settings.ingest_shared else PLAIN_FILTER,
             session_expiry_s=settings.ingest_session_expiry_s,
             receive_maximum=settings.ingest_receive_maximum,
+            protocol=settings.mqtt_protocol,
         )
 
     def run(self) -> int:
@@ -125,8 +126,13 @@ class Worker:
         return code
 
     def _collect(self) -> list[Incoming]:
-        """Take up to ``ingest_batch_frames`` frames, waiting at most ``ingest_batch_ms``."""
+        """Take up to ``ingest_batch_frames`` frames, waiting at most ``ingest_batch_ms``.
+
+        The batch also ends at ``ingest_receive_maximum`` messages: the broker sends no more
+        before some are acknowledged, so waiting longer would only idle.
+        """
         inbox = self.consumer.inbox
+        most = self.settings.ingest_receive_maximum
         try:
             first = inbox.get(timeout=0.2)
         except queue.Empty:
@@ -134,7 +140,11 @@ class Worker:
         batch = [open_message(first)]
         frames = batch[0].frame_count
         deadline = time.monotonic() + self.settings.ingest_batch_ms / 1000
-        while frames < self.settings.ingest_batch_frames and not self.stop_event.is_set():
+        while (
+            frames < self.settings.ingest_batch_frames
+            and len(batch) < most
+            and not self.stop_event.is_set()
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

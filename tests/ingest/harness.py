@@ -59,12 +59,12 @@ def running_worker(settings: Settings) -> Iterator[Worker]:
 class Publisher:
     """A QoS 1 publisher that waits until the broker has every message."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, protocol: paho.MQTTProtocolVersion = paho.MQTTv5) -> None:
         address = BrokerAddress.parse(url)
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"pub-{uuid.uuid4().hex[:8]}",
-            protocol=paho.MQTTv5,
+            protocol=protocol,
         )
         self.client.max_queued_messages_set(0)
         self.client.connect(address.host, address.port)
