@@ -217,6 +217,8 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
         dif = data[i]
         if dif == 0x2F:  # idle filler (encrypted payloads start and are padded with it)
             i += 1
+            while i < n and data[i] == 0x2F:
+                i += 1
             continue
         if dif & 0x0F == 0x0F:
             records.append(_manufacturer_record(dif, data, i + 1))
