@@ -42,22 +42,37 @@ class BookedPayment:
     reference: str
 
 
+# A batch at least this large refreshes the ledger's planner statistics before settling.
+BULK_ROWS = 1000
+
 _OPEN_CHARGES = """
 SELECT e.customer_id, e.entry_id, e.due_date, e.booked_on,
-       e.amount_gr - coalesce(sum(a.amount_gr), 0) AS open_gr, e.invoice_id
+       (e.amount_gr - coalesce(sum(a.amount_gr), 0))::bigint, e.invoice_id
 FROM ledger_entries e LEFT JOIN payment_allocations a ON a.charge_id = e.entry_id
-WHERE e.customer_id = ANY(%s) AND e.kind IN ('charge', 'interest')
+WHERE e.customer_id IN (SELECT customer_id FROM settle_ids) AND e.kind IN ('charge', 'interest')
 GROUP BY e.entry_id
 HAVING e.amount_gr - coalesce(sum(a.amount_gr), 0) > 0
 """
 
 _OPEN_CREDITS = """
-SELECT e.customer_id, e.entry_id, e.booked_on, -e.amount_gr - coalesce(sum(a.amount_gr), 0)
+SELECT e.customer_id, e.entry_id, e.booked_on,
+       (-e.amount_gr - coalesce(sum(a.amount_gr), 0))::bigint
 FROM ledger_entries e LEFT JOIN payment_allocations a ON a.payment_id = e.entry_id
-WHERE e.customer_id = ANY(%s) AND e.kind IN ('payment', 'credit_note')
+WHERE e.customer_id IN (SELECT customer_id FROM settle_ids)
+  AND e.kind IN ('payment', 'credit_note')
 GROUP BY e.entry_id
 HAVING -e.amount_gr - coalesce(sum(a.amount_gr), 0) > 0
 ORDER BY e.booked_on, e.entry_id
+"""
+
+_BOOK_STAGED = """
+WITH written AS (
+    INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, reference)
+    SELECT DISTINCT ON (reference) customer_id, 'payment', -amount_gr, booked_on, reference
+    FROM payments_stage ORDER BY reference
+    ON CONFLICT (reference) WHERE kind = 'payment' DO NOTHING
+    RETURNING entry_id, customer_id, -amount_gr AS amount_gr, reference)
+INSERT INTO payments_booked SELECT entry_id, customer_id, amount_gr, reference FROM written
 """
 
 
@@ -75,42 +90,76 @@ def book_payment(
 def book_payments(conn: Conn, payments: Sequence[PaymentIn]) -> list[BookedPayment]:
     """Book the payments whose references are new and settle their customers FIFO.
 
-    Runs in the caller's transaction with a constant number of statements (COPY into a
-    staging table, one INSERT ... SELECT); returns only what this call booked.
-    Raises BillingError if an amount is not positive or a customer does not exist.
+    Returns only what this call booked. Raises BillingError if an amount is not positive
+    or a customer does not exist.
     """
     for payment in payments:
         if payment.amount_gr <= 0:
-            raise BillingError(f"payment {payment.reference}: {payment.amount_gr} grosze")
-    if not payments:
-        return []
+            raise BillingError(
+                f"payment {payment.reference}: {payment.amount_gr} grosze is not a positive amount"
+            )
     with conn.transaction():
-        booked = _insert(conn, payments)
-        settle_customers(conn, {b.customer_id for b in booked})
-    return booked
-
-
-def _insert(conn: Conn, payments: Sequence[PaymentIn]) -> list[BookedPayment]:
-    """Write the payments whose references are new; return those written."""
-    with store_errors("booking payments"):
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS payments_stage (customer_id bigint,"
-            " amount_gr bigint, reference text, booked_on date) ON COMMIT DELETE ROWS"
-        )
-        conn.execute("TRUNCATE payments_stage")
-        with conn.cursor().copy(
-            "COPY payments_stage (customer_id, amount_gr, reference, booked_on) FROM STDIN"
-        ) as copy:
+        stage_payments(conn)
+        with (
+            store_errors("staging payments"),
+            conn.cursor().copy(
+                "COPY payments_stage (customer_id, amount_gr, reference, booked_on) FROM STDIN"
+            ) as copy,
+        ):
             for p in payments:
                 copy.write_row((p.customer_id, p.amount_gr, p.reference, p.booked_on))
+        book_staged(conn)
         rows = conn.execute(
-            "INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, reference)"
-            " SELECT DISTINCT ON (reference) customer_id, 'payment', -amount_gr, booked_on,"
-            " reference FROM payments_stage ORDER BY reference"
-            " ON CONFLICT (reference) WHERE kind = 'payment' DO NOTHING"
-            " RETURNING entry_id, customer_id, -amount_gr, reference"
+            "SELECT entry_id, customer_id, amount_gr, reference FROM payments_booked"
+            " ORDER BY entry_id"
         ).fetchall()
     return [BookedPayment(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+
+def stage_payments(conn: Conn) -> None:
+    """Create (or empty) the session's ``payments_stage`` table for :func:`book_staged`.
+
+    Its columns are ``customer_id, amount_gr (positive), reference, booked_on``; a caller
+    fills it with COPY or ``INSERT ... SELECT`` inside the transaction that books it.
+    """
+    with store_errors("staging payments"):
+        for table, columns in (
+            (
+                "payments_stage",
+                "customer_id bigint, amount_gr bigint, reference text, booked_on date",
+            ),
+            (
+                "payments_booked",
+                "entry_id bigint, customer_id bigint, amount_gr bigint, reference text",
+            ),
+        ):
+            conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS"
+            )
+            conn.execute(f"TRUNCATE {table}")
+
+
+def book_staged(conn: Conn) -> int:
+    """Book the staged payments whose references are new, settle their customers; return
+    how many were booked (listed in the temporary table ``payments_booked``).
+
+    Raises BillingError if a staged amount is not positive or a customer does not exist.
+    """
+    with store_errors("booking payments"), conn.transaction():
+        bad = conn.execute(
+            "SELECT reference FROM payments_stage WHERE amount_gr <= 0 LIMIT 1"
+        ).fetchone()
+        if bad is not None:
+            raise BillingError(f"payment {bad[0]}: the amount is not positive")
+        conn.execute("ANALYZE payments_stage")
+        booked = conn.execute(_BOOK_STAGED).rowcount
+        conn.execute("ANALYZE payments_booked")
+        if booked >= BULK_ROWS:
+            # Statistics from before a bulk insert make the planner expect no payments and
+            # choose nested loops over the whole batch; refresh them first.
+            conn.execute("ANALYZE ledger_entries")
+        _settle(conn, "SELECT DISTINCT customer_id FROM payments_booked", ())
+    return booked
 
 
 def settle_customers(conn: Conn, customer_ids: Iterable[int]) -> list[Allocation]:
@@ -122,14 +171,23 @@ def settle_customers(conn: Conn, customer_ids: Iterable[int]) -> list[Allocation
     ids = sorted(set(customer_ids))
     if not ids:
         return []
+    return _settle(conn, "SELECT unnest(%s::bigint[])", (ids,))
+
+
+def _settle(conn: Conn, ids_query: str, params: tuple[object, ...]) -> list[Allocation]:
     with store_errors("settling payments"), conn.transaction():
         conn.execute(
-            "SELECT 1 FROM customers WHERE customer_id = ANY(%s) ORDER BY customer_id"
-            " FOR NO KEY UPDATE",
-            (ids,),
+            "CREATE TEMP TABLE IF NOT EXISTS settle_ids (customer_id bigint) ON COMMIT DROP"
         )
-        charges = conn.execute(_OPEN_CHARGES, (ids,)).fetchall()
-        credits = conn.execute(_OPEN_CREDITS, (ids,)).fetchall()
+        conn.execute("TRUNCATE settle_ids")
+        conn.execute(f"INSERT INTO settle_ids {ids_query}", params)
+        conn.execute("ANALYZE settle_ids")
+        conn.execute(
+            "SELECT 1 FROM customers WHERE customer_id IN (SELECT customer_id FROM settle_ids)"
+            " ORDER BY customer_id FOR NO KEY UPDATE"
+        )
+        charges = conn.execute(_OPEN_CHARGES).fetchall()
+        credits = conn.execute(_OPEN_CREDITS).fetchall()
         allocations = _allocate(charges, credits)
         with conn.cursor().copy(
             "COPY payment_allocations (payment_id, charge_id, amount_gr, settled_on) FROM STDIN"
@@ -147,17 +205,15 @@ def _allocate(
     open_: dict[int, dict[int, OpenCharge]] = defaultdict(dict)
     charge_booked: dict[int, date] = {}
     for customer_id, entry_id, due_on, booked_on, open_gr, invoice_id in charges:
-        document = f"invoice {invoice_id}" if invoice_id is not None else f"entry {entry_id}"
-        open_[customer_id][entry_id] = OpenCharge(entry_id, due_on, int(open_gr), document)
+        document = f"invoice {invoice_id}" if invoice_id is not None else None
+        open_[customer_id][entry_id] = OpenCharge(entry_id, due_on, open_gr, document)
         charge_booked[entry_id] = booked_on
     allocations: list[Allocation] = []
     for customer_id, credit_id, booked_on, left_gr in credits:
-        account = open_[customer_id]
+        account = open_.get(customer_id)
         if not account:
             continue
-        result = allocate_fifo(
-            list(account.values()), int(left_gr), credit_id=credit_id, on=booked_on
-        )
+        result = allocate_fifo(list(account.values()), left_gr, credit_id=credit_id, on=booked_on)
         for allocation in result.allocations:
             charge = account[allocation.charge_id]
             rest = charge.outstanding_grosze - allocation.amount_grosze
@@ -166,6 +222,8 @@ def _allocate(
             else:
                 del account[charge.charge_id]
             # A credit older than the charge settles it the day the charge is booked.
-            on = max(booked_on, charge_booked[allocation.charge_id])
-            allocations.append(replace(allocation, on=on))
+            on = charge_booked[allocation.charge_id]
+            if on > booked_on:
+                allocation = replace(allocation, on=on)
+            allocations.append(allocation)
     return allocations

@@ -16,13 +16,17 @@ ACCOUNT_DIGITS = 16
 SORT_CODE_WEIGHTS = (3, 9, 7, 1, 3, 9, 7)
 
 
+# Letters as ISO 13616 numbers: A -> "10" ... Z -> "35".
+_LETTERS = str.maketrans({chr(ord("A") + i): str(10 + i) for i in range(26)})
+
+
 def compact(text: str) -> str:
     """The IBAN without spaces or dashes, upper case."""
-    return "".join(ch for ch in text if ch not in " -").upper()
+    return text.replace(" ", "").replace("-", "").upper()
 
 
 def _as_number(rearranged: str) -> int:
-    return int("".join(str(int(ch, 36)) for ch in rearranged))
+    return int(rearranged.translate(_LETTERS))
 
 
 def check_digits(country: str, bban: str) -> str:
@@ -85,7 +89,7 @@ def virtual_iban(sort_code: str, prefix: str, customer_id: int) -> str:
 def is_virtual(text: str, sort_code: str, prefix: str) -> bool:
     """True if ``text`` is a valid Polish IBAN of the utility's virtual-account range."""
     iban = compact(text)
-    return polish_iban_is_valid(iban) and iban[4:].startswith(sort_code + prefix)
+    return iban[4:].startswith(sort_code + prefix) and polish_iban_is_valid(iban)
 
 
 def customer_of(text: str, sort_code: str, prefix: str) -> int | None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date
+from typing import Any
 
 from billing_engine.bank.iban import compact
 from billing_engine.bank.statement import (
@@ -82,11 +82,14 @@ def _statement(fields: list[tuple[str, str]]) -> Statement:
     number = values.get("28C", values.get("28", "")).strip()
     currency = _currency(values)
     items: list[StatementItem] = []
-    for tag, value in fields:
+    line: str | None = None
+    for tag, value in [*fields, ("", "")]:
+        if line is not None and tag in ("61", "86", "62F", "62M", ""):
+            details = value if tag == "86" else ""
+            items.append(_item(line, details, len(items) + 1, currency, reference))
+            line = None
         if tag == "61":
-            items.append(_line(value, len(items) + 1, currency, reference))
-        elif tag == "86" and items:
-            items[-1] = _with_details(items[-1], value)
+            line = value
     account = compact(values["25"].strip().lstrip("/"))
     full_reference = f"{reference}/{number}" if number else reference
     return Statement("mt940", account, full_reference, currency, tuple(items))
@@ -98,7 +101,7 @@ def _currency(values: dict[str, str]) -> str:
     return match.group("currency") if match else "PLN"
 
 
-def _line(value: str, entry_no: int, currency: str, statement: str) -> StatementItem:
+def _item(value: str, details: str, entry_no: int, currency: str, statement: str) -> StatementItem:
     match = LINE_RE.match(value)
     if match is None:
         raise DecodeError(f"statement {statement}: :61: line {entry_no} is malformed: {value!r}")
@@ -107,11 +110,12 @@ def _line(value: str, entry_no: int, currency: str, statement: str) -> Statement
     if match.group("mark") in ("D", "RC"):
         amount = -amount
     return StatementItem(
-        entry_no=entry_no,
-        booked_on=booked_on,
-        amount_gr=amount,
-        currency=currency,
+        entry_no,
+        booked_on,
+        amount,
+        currency,
         bank_reference=(match.group("bank") or match.group("ref") or "").strip(),
+        **_details(details),
     )
 
 
@@ -135,24 +139,20 @@ def subfields(details: str) -> dict[str, str]:
     return found
 
 
-def _with_details(item: StatementItem, details: str) -> StatementItem:
+def _details(details: str) -> dict[str, Any]:
+    """The item fields a ``:86:`` text gives: title, counterparty, account numbers named."""
+    if not details:
+        return {}
     parts = subfields(details)
     if not parts:
         text = details.replace("\n", " ").strip()
-        return replace(item, title=text, accounts=tuple(accounts_in(text)))
+        return {"title": text, "accounts": tuple(accounts_in(text))}
     title = "".join(parts.get(code, "") for code in TITLE_CODES).strip()
-    counterparty = compact(parts.get("38", "")) or compact(
-        parts.get("30", "") + parts.get("31", "")
-    )
-    named = [
-        *accounts_in(parts.get("38", "")),
-        *accounts_in(parts.get("30", "") + parts.get("31", "")),
-        *accounts_in(title),
-    ]
-    return replace(
-        item,
-        title=title,
-        counterparty_name=(parts.get("32", "") + parts.get("33", "")).strip(),
-        counterparty_account=counterparty,
-        accounts=tuple(dict.fromkeys(named)),
-    )
+    domestic = parts.get("30", "") + parts.get("31", "")
+    named = [*accounts_in(parts.get("38", "")), *accounts_in(domestic), *accounts_in(title)]
+    return {
+        "title": title,
+        "counterparty_name": (parts.get("32", "") + parts.get("33", "")).strip(),
+        "counterparty_account": compact(parts.get("38", "")) or compact(domestic),
+        "accounts": tuple(dict.fromkeys(named)),
+    }

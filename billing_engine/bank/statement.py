@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from meterflow.errors import DecodeError
 
 # A Polish account number as banks print it: IBAN (PL + 26 digits) or bare NRB (26 digits).
+SPACED_DIGITS_RE = re.compile(r"(?<=[0-9]) (?=[0-9])")
 ACCOUNT_RE = re.compile(r"(?<![0-9A-Z])(?:PL)?[0-9]{26}(?![0-9])")
 
 
@@ -49,7 +50,9 @@ class Statement:
 
 def accounts_in(text: str) -> list[str]:
     """Every Polish account number in ``text`` (spaces inside ignored), as ``PL`` IBANs."""
-    squeezed = re.sub(r"(?<=[0-9]) (?=[0-9])", "", text.upper())
+    squeezed = text.upper()
+    if " " in squeezed:
+        squeezed = SPACED_DIGITS_RE.sub("", squeezed)
     found = []
     for match in ACCOUNT_RE.finditer(squeezed):
         number = match.group(0)

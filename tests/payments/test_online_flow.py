@@ -198,7 +198,7 @@ def test_customer_back_before_the_notification_sees_it_being_confirmed(
     url, session_id = _start_payment(browser, [invoice])
     back = urllib.parse.urlsplit(_pay_at_gateway(url)).path
     page = browser.get(back).get_data(as_text=True)
-    assert 'data-state="registered"' in page and "being confirmed" in page
+    assert 'data-state="registered"' in page and 'http-equiv="refresh"' in page
     sandbox.wait_idle()
     assert 'data-state="booked"' in browser.get(back).get_data(as_text=True)
     assert allocations_of(conn, charge) == 4200
