@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.register_blueprint(payments.bp)
     app.register_blueprint(customer.bp)
     app.register_blueprint(staffconsole.bp)
+    app.add_url_rule("/healthz", "healthz", _healthz)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)
     app.jinja_env.globals["current_staff"] = staff.current_staff
@@ -98,6 +99,11 @@ def _persistent_secret(data_dir: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"cannot create {path}: {exc}; set METERFLOW_SECRET_KEY") from exc
     return path.read_text().strip()
+
+
+def _healthz() -> ResponseReturnValue:
+    """A liveness answer that passes through the app's session and security middleware."""
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
 
 
 def _csrf_failed(error: CSRFError) -> ResponseReturnValue:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Blueprint, Flask, redirect, request, session, url_for
-from flask_babel import Babel
+from babel.support import NullTranslations
+from flask import Blueprint, Flask, g, redirect, request, session, url_for
+from flask_babel import Babel, get_translations
 from werkzeug.wrappers import Response
 
 from portal.security import safe_next
@@ -36,6 +37,14 @@ def init_app(app: Flask, data_dir: Path) -> None:
     app.config["BABEL_DEFAULT_TIMEZONE"] = "Europe/Warsaw"
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
     Babel(app, locale_selector=current_language)
+    # Templates call gettext dozens of times a page; Flask-Babel looks the catalogue up anew
+    # on every call, so the request's catalogue is kept on ``g`` (the language of a request
+    # never changes while it renders).
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_language"] = current_language
     app.register_blueprint(bp)
@@ -45,6 +54,14 @@ def current_language() -> str:
     """Return the language of this request: the visitor's choice, else Polish."""
     chosen = session.get("lang")
     return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def request_translations() -> NullTranslations:
+    """The catalogue of this request's language (looked up once per request)."""
+    found: NullTranslations | None = g.get("_mf_translations")
+    if found is None:
+        found = g._mf_translations = get_translations()
+    return found
 
 
 def compile_catalogues(target: Path) -> list[Path]:

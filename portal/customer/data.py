@@ -27,6 +27,18 @@ JOIN meter_installations mi ON mi.service_point_id = c.service_point_id
 WHERE c.customer_id = %(customer_id)s
 """
 
+# One round trip for the three kinds of last reading (each its own index probe).
+_LAST_READINGS = f"""
+(SELECT read_at AS at, NULL::date AS day, value, 'remote' AS source FROM readings
+ WHERE meter_id = %(meter)s AND {VOLUME} ORDER BY read_at DESC LIMIT 1)
+UNION ALL
+(SELECT NULL, read_on, value_m3, source FROM customer_readings WHERE meter_id = %(meter)s
+ ORDER BY read_on DESC LIMIT 1)
+UNION ALL
+(SELECT NULL, on_date, value_m3, 'estimate' FROM billed_readings
+ WHERE meter_id = %(meter)s AND source = 'estimate' ORDER BY on_date DESC LIMIT 1)
+"""
+
 
 @dataclass(frozen=True)
 class Account:
@@ -104,28 +116,8 @@ def account(entries: list[LedgerEntry], today: date) -> Account:
 
 def last_reading(conn: Conn, meter_id: str) -> LastReading | None:
     """The newest of the meter's remote, own (customer) and estimated readings."""
-    found: list[LastReading] = []
-    remote = conn.execute(
-        f"SELECT read_at, value FROM readings WHERE meter_id = %s AND {VOLUME}"
-        " ORDER BY read_at DESC LIMIT 1",
-        (meter_id,),
-    ).fetchone()
-    if remote:
-        found.append(LastReading(meter_id, remote["value"], remote["read_at"], "remote"))
-    own = conn.execute(
-        "SELECT read_on, value_m3, source FROM customer_readings WHERE meter_id = %s"
-        " ORDER BY read_on DESC LIMIT 1",
-        (meter_id,),
-    ).fetchone()
-    if own:
-        found.append(LastReading(meter_id, own["value_m3"], own["read_on"], own["source"]))
-    estimate = conn.execute(
-        "SELECT on_date, value_m3 FROM billed_readings WHERE meter_id = %s"
-        " AND source = 'estimate' ORDER BY on_date DESC LIMIT 1",
-        (meter_id,),
-    ).fetchone()
-    if estimate:
-        found.append(LastReading(meter_id, estimate["value_m3"], estimate["on_date"], "estimate"))
+    rows = conn.execute(_LAST_READINGS, {"meter": meter_id}).fetchall()
+    found = [LastReading(meter_id, r["value"], r["at"] or r["day"], r["source"]) for r in rows]
     return max(found, key=_when) if found else None
 
 

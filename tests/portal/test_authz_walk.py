@@ -29,6 +29,7 @@ PUBLIC = {
     "customer.privacy",
     "i18n.switch_language",
     "staff.login",
+    "healthz",
     # E-mailed links: the token itself is the credential; a wrong one gets a "link invalid"
     # page (tested with P1's auth tests), never anybody's data.
     "auth.verify",

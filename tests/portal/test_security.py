@@ -230,3 +230,10 @@ def test_uploads_are_checked_and_served_only_as_attachments(
 
         with pytest.raises(NotFound):
             send_upload(conn, upload_id, other.customer_id)
+
+
+def test_healthz_answers_ok_through_the_app_middleware(client: FlaskClient) -> None:
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.get_data(as_text=True) == "ok"
+    assert answer.mimetype == "text/plain"
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
