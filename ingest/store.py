@@ -135,10 +135,11 @@ class BatchRows:
 
 
 class Store:
-    """One connection to the meterflow database, owned by the ingest worker thread."""
+    """One connection to the meterflow database, used by one thread of the worker."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, *, keys: bool = True) -> None:
         self._conninfo = conninfo
+        self._with_keys = keys  # cache every meter key on connecting (for decoding)
         self._conn: psycopg.Connection[TupleRow] | None = None
         self._keys: dict[str, bytes] = {}
         self._missing: dict[str, float] = {}
@@ -167,7 +168,8 @@ class Store:
             conn.execute(STAGING)
             conn.commit()
             self._conn = conn
-            self._load_keys(conn)
+            if self._with_keys:
+                self._load_keys(conn)
         return self._conn
 
     def _load_keys(self, conn: psycopg.Connection[TupleRow]) -> None:

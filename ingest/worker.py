@@ -9,6 +9,7 @@ and the write is retried with back-off.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -31,6 +32,7 @@ from schemas.envelope import Envelope, RawFrame, parse_envelope, parse_topic
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_S = 10.0
+UNCOMMITTED_BATCHES = 2  # one being written, one waiting for the writer
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,6 +60,28 @@ class Decoded:
     telegram: Telegram | None
     error: str | None
     times: dict[int, datetime] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decoded batch waiting for the writer thread: its messages, frame count and rows."""
+
+    messages: list[Message]
+    frames: int
+    rows: BatchRows
+
+
+def _hand_over(
+    pending: queue.Queue[Prepared | None], item: Prepared | None, writer: threading.Thread
+) -> bool:
+    """Queue ``item`` for the writer; False if the writer has stopped."""
+    while writer.is_alive():
+        try:
+            pending.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def open_message(message: Message) -> Incoming:
@@ -96,8 +120,15 @@ class Worker:
             raise ConfigError("set METERFLOW_DATABASE_URL and METERFLOW_MQTT_URL to run ingest")
         self.settings = settings
         self.stop_event = stop_event
-        self.store = Store(settings.database_url)
+        self.lookups = Store(settings.database_url)  # keys and receptions, this thread
+        self.store = Store(settings.database_url, keys=False)  # writes, the writer thread
         self.metrics = IngestMetrics()
+        self._abandoned = False
+        # Reading times assigned in batches that may not be committed yet (being written, or
+        # waiting): the store cannot tell them, so the worker remembers them.
+        self._recent: collections.deque[dict[bytes, list[tuple[datetime, datetime]]]] = (
+            collections.deque(maxlen=UNCOMMITTED_BATCHES)
+        )
         self.metrics_port = 0
         self.consumer = Consumer(
             settings.mqtt_url,
@@ -112,18 +143,26 @@ class Worker:
         """Consume until the stop event; return 0, or 1 if a batch could not be committed."""
         self.metrics_port = self.metrics.serve(self.settings.metrics_port)
         self.consumer.start()
-        code = 0
+        # One batch waits while another is written: decoding overlaps the database's work.
+        pending: queue.Queue[Prepared | None] = queue.Queue(maxsize=1)
+        writer = threading.Thread(
+            target=self._write_all, args=(pending,), name="ingest-writer", daemon=True
+        )
+        writer.start()
         try:
-            while not self.stop_event.is_set():
+            while not self.stop_event.is_set() and writer.is_alive():
                 batch = self._collect()
-                if batch and not self._commit(batch):
-                    code = 1
+                prepared = self._prepare(batch) if batch else None
+                if prepared is not None and not _hand_over(pending, prepared, writer):
                     break
+            _hand_over(pending, None, writer)
+            writer.join()
         finally:
             self.consumer.stop()
+            self.lookups.close()
             self.store.close()
         log.info("ingest worker stopped")
-        return code
+        return 1 if self._abandoned else 0
 
     def _collect(self) -> list[Incoming]:
         """Take up to ``ingest_batch_frames`` frames, waiting at most ``ingest_batch_ms``.
@@ -157,34 +196,62 @@ class Worker:
         self.metrics.frames_received.inc(frames)
         return batch
 
-    def _commit(self, batch: list[Incoming]) -> bool:
-        """Write the batch until it commits, then acknowledge; False if stopped first."""
+    def _prepare(self, batch: list[Incoming]) -> Prepared | None:
+        """Decode a batch into rows, retrying lookups while the database is away.
+
+        Returns None if stopped first (nothing of the batch was acknowledged).
+        """
+        delay = 0.5
+        while True:
+            try:
+                rows = self._rows(batch)
+            except StoreError as exc:
+                if not self._back_off(exc, len(batch), delay):
+                    return None
+                delay = min(delay * 2, MAX_RETRY_DELAY_S)
+                continue
+            frames = sum(incoming.frame_count for incoming in batch)
+            return Prepared([incoming.message for incoming in batch], frames, rows)
+
+    def _write_all(self, pending: queue.Queue[Prepared | None]) -> None:
+        """The writer thread: commit and acknowledge batches in order until None."""
+        while (prepared := pending.get()) is not None:
+            if not self._commit(prepared):
+                return
+
+    def _commit(self, prepared: Prepared) -> bool:
+        """Write a batch until it commits, then acknowledge it; False if stopped first."""
         delay = 0.5
         while True:
             try:
                 started = time.monotonic()
-                rows = self._rows(batch)
-                self.store.write(rows)
+                self.store.write(prepared.rows)
                 break
             except StoreError as exc:
-                self.metrics.store_errors.inc()
-                log.error(
-                    "cannot store a batch of %d messages, nothing acknowledged; retrying in"
-                    " %.1f s: %s",
-                    len(batch),
-                    delay,
-                    exc,
-                )
-                if self.stop_event.wait(delay):
-                    log.warning("stopping with an uncommitted batch; the broker redelivers it")
+                if not self._back_off(exc, len(prepared.messages), delay):
                     return False
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
-        frames = sum(incoming.frame_count for incoming in batch)
-        self.metrics.committed(frames, len(rows.readings), time.monotonic() - started)
+        rows = prepared.rows
+        self.metrics.committed(prepared.frames, len(rows.readings), time.monotonic() - started)
         for dead in rows.dead_letters:
             self.metrics.dead_letters.labels(dead[4].split(":", 1)[0]).inc()
-        for incoming in batch:
-            self.consumer.ack(incoming.message)
+        for message in prepared.messages:
+            self.consumer.ack(message)
+        return True
+
+    def _back_off(self, exc: StoreError, messages: int, delay: float) -> bool:
+        """Log a failed database call and wait ``delay``; False if stopped meanwhile."""
+        self.metrics.store_errors.inc()
+        log.error(
+            "cannot store a batch of %d messages, nothing acknowledged; retrying in %.1f s: %s",
+            messages,
+            delay,
+            exc,
+        )
+        if self.stop_event.wait(delay):
+            log.warning("stopping with an uncommitted batch; the broker redelivers it")
+            self._abandoned = True
+            return False
         return True
 
     def _rows(self, batch: list[Incoming]) -> BatchRows:
@@ -204,6 +271,7 @@ class Worker:
         times = self._read_times(decoded)
         for item in decoded:
             self._add(rows, item, times)
+        self._recent.append(times.known)
         return rows
 
     def _decode(self, gateway: str, kind: Kind, frame: RawFrame) -> Decoded:
@@ -212,12 +280,12 @@ class Worker:
 
         def key_for(header: Header) -> bytes | None:
             asked.append(header.meter_id)
-            return self.store.key_for(header.meter_id)
+            return self.lookups.key_for(header.meter_id)
 
         try:
             telegram = decode_frame(kind, frame.data, key_for)
         except DecryptError as exc:
-            if not asked or not self.store.refresh_key(asked[-1]):
+            if not asked or not self.lookups.refresh_key(asked[-1]):
                 return Decoded(gateway, kind, frame, sha, None, reason_of(exc))
             return self._decode(gateway, kind, frame)
         except DecodeError as exc:
@@ -230,7 +298,11 @@ class Worker:
         if not clockless:
             return ReadTimes()
         stamps = [d.frame.received_at for d in clockless]
-        known = self.store.earlier_receptions((d.sha for d in clockless), min(stamps), max(stamps))
+        shas = {d.sha for d in clockless}
+        known = self.lookups.earlier_receptions(shas, min(stamps), max(stamps))
+        for recent in self._recent:
+            for sha in shas & recent.keys():
+                known.setdefault(sha, []).extend(recent[sha])
         return ReadTimes(known)
 
     def _add(self, rows: BatchRows, item: Decoded, times: ReadTimes) -> None:
