@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from fastcrc import crc16 as _crc16
 
+# The EN 13757 CRC-16 of some bytes (transmitted big-endian after its block).
 crc16_en13757: Callable[[bytes], int] = _crc16.en_13757
-"""Return the EN 13757 CRC-16 of ``data`` (transmitted big-endian after its block)."""
 
 # Running a block and then its correct CRC through the CRC always gives this value, so a
 # CRC-framed block is checked with one call and one compare.

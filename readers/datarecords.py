@@ -207,6 +207,7 @@ def decode_layout(data: bytes) -> tuple[tuple[Record, ...], Layout]:
     Raises FrameError if a record is truncated or malformed, UnsupportedError for codes
     the standard reserves.
     """
+    data = bytes(data)  # the same object for bytes; shape keys must be hashable slices
     records: list[Record] = []
     tokens: list[int | None] = []
     shapes = _SHAPES

@@ -173,3 +173,8 @@ def test_a_layout_seen_before_decodes_to_the_same_records() -> None:
     assert decode_records(data[:-3]) == first[:-1]
     with pytest.raises(FrameError):
         decode_records(data[:3])
+
+
+def test_records_decode_from_a_bytearray_too() -> None:
+    data = bytes.fromhex("0413 39300000 02FD17 0500 0F 0102")
+    assert decode_records(bytearray(data)) == decode_records(data)
