@@ -15,6 +15,7 @@ baseline, plus the ingest workers' peak RSS. Timings vary with the machine's oth
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -32,9 +33,10 @@ import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from readers.codec import decode_frame
 from readers.model import Header, Record
 from readers.wmbus_encode import encode_wmbus
-from schemas.envelope import RawFrame, build_envelope, topic
+from schemas.envelope import RawFrame, build_envelope, parse_envelope, topic
 from schemas.migrate import migrate
 
 ADMIN_URL = os.environ.get(
@@ -73,6 +75,20 @@ def payloads(frames: list[bytes], per_envelope: int) -> list[tuple[str, bytes]]:
         ]
         out.append((topic(gateway, "wmbus"), build_envelope(gateway, "wmbus", raw)))
     return out
+
+
+def in_process_costs(frames: list[bytes]) -> dict[str, float]:
+    """Microseconds per frame, in this process, of parsing 20-frame envelopes and of decoding."""
+    envelopes = [payload for _, payload in payloads(frames, 20)]
+    started = time.perf_counter()
+    for payload in envelopes:
+        parse_envelope(payload)
+    parse_us = (time.perf_counter() - started) / len(frames) * 1e6
+    started = time.perf_counter()
+    for data in frames:
+        decode_frame("wmbus", data, lambda header: key_of(int(header.id)))
+    decode_us = (time.perf_counter() - started) / len(frames) * 1e6
+    return {"envelope JSON": parse_us, "decode (readers.codec)": decode_us}
 
 
 def start_broker() -> tuple[subprocess.Popen[bytes], int, Path]:
@@ -195,10 +211,48 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) a process on this machine has used; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(
+    conn: psycopg.Connection[Any], workers: list[int], broker: int
+) -> dict[str, float]:
+    """CPU seconds so far of the workers, their PostgreSQL backends and the broker."""
+    backends = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchall()
+    return {
+        "ingest workers": sum(cpu_seconds(pid) for pid in workers),
+        "their PostgreSQL backends": sum(cpu_seconds(pid) for (pid,) in backends),
+        "broker": cpu_seconds(broker),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestRun:
+    """One measured run: frames/s, highest peak RSS, CPU microseconds per frame by process."""
+
+    rate: float
+    rss_mib: float
+    cpu_us: dict[str, float]
+
+
 def ingest_run(
-    url: str, port: int, messages: list[tuple[str, bytes]], frames: int, workers: int
-) -> tuple[float, float]:
-    """Frames/s committed by ``workers`` ingest processes, and their highest peak RSS."""
+    url: str,
+    broker: int,
+    port: int,
+    messages: list[tuple[str, bytes]],
+    frames: int,
+    workers: int,
+) -> IngestRun:
+    """Frames/s committed by ``workers`` ingest processes, their peak RSS and CPU use."""
     env = {
         **os.environ,
         "METERFLOW_DATABASE_URL": url,
@@ -228,18 +282,22 @@ def ingest_run(
     wait_subscribed(logs)
     with psycopg.connect(url, autocommit=True) as conn:
         before = conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0]  # type: ignore[index]
+        pids = [p.pid for p in procs]
+        cpu_before = cpu_snapshot(conn, pids, broker)
         started = time.perf_counter()
         run_publishers(port, messages)
         while conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0] < before + frames:  # type: ignore[index]
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        cpu_after = cpu_snapshot(conn, pids, broker)
     rss = max(peak_rss_mib(p.pid) for p in procs)
+    cpu_us = {k: (cpu_after[k] - cpu_before[k]) / frames * 1e6 for k in cpu_after}
     for p in procs:
         p.terminate()
         p.wait(30)
     for log in logs:
         log.unlink()
-    return frames / seconds, rss
+    return IngestRun(frames / seconds, rss, cpu_us)
 
 
 def wait_subscribed(logs: list[Path], timeout: float = 60.0) -> None:
@@ -277,6 +335,8 @@ def main() -> int:
                 copy.write_row((f"KAM-{n:08d}", "KAM", f"{n:08d}", key_of(n)))
         print(f"encoding {args.frames} wM-Bus mode 5 frames of {METERS} meters...")
         frames = encode_frames(args.frames)
+        costs = in_process_costs(frames[:2000])
+        print("in process, us per frame: " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()))
         store = store_baseline(url, args.frames)
         print(f"store baseline (raw COPY into readings): {store:,.0f} rows/s")
         for per_envelope in (20, 1):
@@ -290,11 +350,14 @@ def main() -> int:
             for workers in args.workers:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute("TRUNCATE raw_frames, readings")
-                rate, rss = ingest_run(url, port, messages, count, workers)
+                run = ingest_run(url, broker.pid, port, messages, count, workers)
                 print(
-                    f"  ingest, {workers} worker(s): {rate:,.0f} frames/s = "
-                    f"{rate / slower:.2f} x slower baseline; peak RSS {rss:.0f} MiB/worker"
+                    f"  ingest, {workers} worker(s): {run.rate:,.0f} frames/s = "
+                    f"{run.rate / slower:.2f} x slower baseline; peak RSS {run.rss_mib:.0f}"
+                    " MiB/worker"
                 )
+                cpu = ", ".join(f"{name} {us:.0f}" for name, us in run.cpu_us.items())
+                print(f"    CPU us per frame: {cpu}")
     finally:
         broker.terminate()
         broker.wait(10)
