@@ -261,21 +261,33 @@ class Worker:
         """
         rows = BatchRows()
         decoded: list[Decoded] = []
+        known: dict[tuple[Kind, bytes], Decoded] = {}
         for incoming in batch:
             if incoming.envelope is None:
                 self._dead_message(rows, incoming)
                 continue
             envelope = incoming.envelope
             for frame in envelope.frames:
-                decoded.append(self._decode(envelope.gateway, envelope.kind, frame))
+                decoded.append(self._decode_once(known, envelope.gateway, envelope.kind, frame))
         times = self._read_times(decoded)
         for item in decoded:
             self._add(rows, item, times)
         self._recent.append(times.known)
         return rows
 
-    def _decode(self, gateway: str, kind: Kind, frame: RawFrame) -> Decoded:
+    def _decode_once(
+        self, known: dict[tuple[Kind, bytes], Decoded], gateway: str, kind: Kind, frame: RawFrame
+    ) -> Decoded:
+        """Decode a frame, or reuse this batch's decoding of the same bytes (another gateway
+        heard them, or a redelivery): decoding is most of the worker's work."""
         sha = hashlib.sha256(frame.data).digest()
+        same = known.get((kind, sha))
+        if same is not None:
+            return dataclasses.replace(same, gateway=gateway, frame=frame)
+        known[(kind, sha)] = decoded = self._decode(gateway, kind, frame, sha)
+        return decoded
+
+    def _decode(self, gateway: str, kind: Kind, frame: RawFrame, sha: bytes) -> Decoded:
         asked: list[str] = []
 
         def key_for(header: Header) -> bytes | None:
@@ -287,7 +299,7 @@ class Worker:
         except DecryptError as exc:
             if not asked or not self.lookups.refresh_key(asked[-1]):
                 return Decoded(gateway, kind, frame, sha, None, reason_of(exc))
-            return self._decode(gateway, kind, frame)
+            return self._decode(gateway, kind, frame, sha)
         except DecodeError as exc:
             return Decoded(gateway, kind, frame, sha, None, reason_of(exc))
         return Decoded(gateway, kind, frame, sha, telegram, None, storage_times(telegram.records))

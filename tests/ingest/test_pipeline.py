@@ -37,3 +37,19 @@ def test_copies_of_a_clockless_frame_in_unwritten_batches_are_one_reading(
     assert scalar(migrated_db, sql, (meter_id(6001),)) == 1
     sql = "SELECT count(*) FROM raw_frames WHERE meter_id = %s"
     assert scalar(migrated_db, sql, (meter_id(6001),)) == 2
+
+
+def test_copies_of_a_frame_in_one_batch_keep_their_own_gateway_and_time(
+    migrated_db: str,
+) -> None:
+    worker = Worker(ingest_settings(migrated_db, "mqtt://127.0.0.1:1"), threading.Event())
+    frame = wmbus_frame(6002, Decimal("2.5"), plain=True, at=T0)
+    batch = [open_message(_message(f"gw-q{k}", frame, k)) for k in range(3)]
+    try:
+        prepared = worker._prepare(batch)
+    finally:
+        worker.lookups.close()
+    assert prepared is not None
+    receptions = [(row[1], row[0]) for row in prepared.rows.frames]
+    assert receptions == [(f"gw-q{k}", T0 + timedelta(seconds=k)) for k in range(3)]
+    assert len(prepared.rows.readings) == 1
