@@ -85,20 +85,25 @@ def fast_drafts(
     if now < end + window or floor_litres != floor_litres.to_integral_value():
         return FastResult([], list(contract_ids))
     versions = {tid: _single_version(t, period) for tid, t in tariffs.items()}
-    found = conn.execute(
-        _COMMON_CASE,
-        {
-            "ids": list(contract_ids),
-            "ps": period.start,
-            "pe": period.end,
-            "prev": period.start - timedelta(days=1),
-            "s": start,
-            "e": end,
-            "win": window,
-            "near": timedelta(days=rules.boundary_window_days + 1),
-            "today": (now - timedelta(days=2)).date(),
-        },
-    ).fetchall()
+    with conn.transaction():
+        # The nearest-reading sort of a batch fits in memory with this much; the CTEs'
+        # row estimates are 1, which would make the planner join them by nested loops.
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        conn.execute("SET LOCAL enable_nestloop = off")
+        found = conn.execute(
+            _COMMON_CASE,
+            {
+                "ids": list(contract_ids),
+                "ps": period.start,
+                "pe": period.end,
+                "prev": period.start - timedelta(days=1),
+                "s": start,
+                "e": end,
+                "win": window,
+                "near": timedelta(days=rules.boundary_window_days + 1),
+                "today": (now - timedelta(days=2)).date(),
+            },
+        ).fetchall()
     seconds = int((end - start).total_seconds())
     taken = [
         row
@@ -239,23 +244,18 @@ class _Templates:
         )
 
 
-def _nearest(meter: str, at: str) -> str:
-    """The remote reading nearest ``at`` within the window (the earlier one on a tie)."""
-    one = (
-        "(SELECT read_at, value FROM readings WHERE meter_id = {meter} AND "
-        + VOLUME
-        + " AND read_at >= {low} AND read_at <= {high} ORDER BY read_at {order} LIMIT 1)"
-    )
-    before = one.format(meter=meter, low=f"{at} - %(win)s", high=at, order="DESC")
-    after = one.format(meter=meter, low=at, high=f"{at} + %(win)s", order="ASC")
+def _near(at: str) -> str:
+    """Remote readings of the batch's meters in the window around ``at``."""
     return (
-        f"SELECT value FROM ({before} UNION ALL {after}) n"
-        f" ORDER BY greatest(read_at - {at}, {at} - read_at), read_at LIMIT 1"
+        f"SELECT r.meter_id, {at}::timestamptz AS at, r.read_at, r.value FROM readings r"
+        f" WHERE r.meter_id = ANY(ARRAY(SELECT meter_id FROM k)) AND {VOLUME}"
+        f" AND r.read_at BETWEEN {at} - %(win)s AND {at} + %(win)s"
     )
 
 
 # Columns: contract, customer, tariff, water, sewage, start source, start m3, end m3,
-# litres (NULL unless exact and both boundaries found), meter.
+# litres (NULL unless exact and both boundaries found), meter. The nearest reading to a
+# boundary wins, the earlier one on a tie (as ``consumption.find_boundary``).
 _COMMON_CASE = f"""
 WITH k AS (
     SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, m.meter_id
@@ -274,24 +274,27 @@ WITH k AS (
           WHERE r.contract_id = c.contract_id
             AND (r.read_on BETWEEN %(ps)s - %(near)s AND %(pe)s + %(near)s
                  OR r.read_on >= %(today)s))
+), near AS (
+    SELECT DISTINCT ON (meter_id, at) meter_id, at, value
+    FROM ({_near("%(s)s")} UNION ALL {_near("%(e)s")}) x
+    ORDER BY meter_id, at, greatest(read_at - at, at - read_at), read_at
+), o AS (
+    SELECT i.contract_id, br.meter_id, br.value_m3, br.source
+    FROM invoices i JOIN billed_readings br USING (invoice_id)
+    WHERE i.contract_id = ANY(%(ids)s) AND i.kind = 'regular' AND i.period_end = %(prev)s
+      AND br.boundary = 'end' AND br.on_date = %(ps)s
 ), b AS (
-    SELECT k.*, o.value_m3 AS opening, o.source AS opening_source,
-           (SELECT value FROM ({_nearest("k.meter_id", "%(e)s")}) x) AS end_m3
-    FROM k LEFT JOIN LATERAL (
-        SELECT br.value_m3, br.source FROM invoices i JOIN billed_readings br USING (invoice_id)
-        WHERE i.contract_id = k.contract_id AND i.kind = 'regular' AND i.period_end = %(prev)s
-          AND br.boundary = 'end' AND br.meter_id = k.meter_id AND br.on_date = %(ps)s
-        LIMIT 1) o ON true
-), s AS (
-    SELECT b.*,
-           coalesce(b.opening, (SELECT value FROM ({_nearest("b.meter_id", "%(s)s")}) x))
-           AS start_m3,
-           CASE WHEN b.opening IS NULL THEN 'remote' ELSE b.opening_source END AS start_source
-    FROM b
+    SELECT k.contract_id, k.customer_id, k.tariff_id, k.water, k.sewage,
+           CASE WHEN o.value_m3 IS NULL THEN 'remote' ELSE o.source END AS start_source,
+           coalesce(o.value_m3, ns.value) AS start_m3, ne.value AS end_m3, k.meter_id
+    FROM k
+    LEFT JOIN o ON o.contract_id = k.contract_id AND o.meter_id = k.meter_id
+    LEFT JOIN near ns ON ns.meter_id = k.meter_id AND ns.at = %(s)s
+    LEFT JOIN near ne ON ne.meter_id = k.meter_id AND ne.at = %(e)s
 )
 SELECT contract_id, customer_id, tariff_id, water, sewage, start_source, start_m3, end_m3,
        CASE WHEN (end_m3 - start_m3) * 1000 = trunc((end_m3 - start_m3) * 1000)
             THEN ((end_m3 - start_m3) * 1000)::bigint END AS litres,
        meter_id
-FROM s
+FROM b
 """

@@ -59,6 +59,7 @@ class IssuedInvoice:
     customer_id: int
     gross_grosze: int
     due_date: date
+    estimated: bool = False
 
 
 @dataclass
@@ -82,7 +83,7 @@ def insert_drafts(
     _create_staging(conn)
     with conn.cursor() as cur:
         for table, rows in (
-            ("stage_invoices", staged.invoices),
+            (f"stage_invoices ({_STAGE_INVOICE_COLUMNS})", staged.invoices),
             ("stage_lines", staged.lines),
             ("stage_readings", staged.readings),
         ):
@@ -123,6 +124,58 @@ def issue_drafts(
         conn.execute(_WRITE_NOTICES, {"ids": ids})
         issued.extend(IssuedInvoice(r[0], r[1], r[2], r[3], r[4]) for r in rows)
     return issued
+
+
+def issue_new(
+    conn: Conn,
+    drafts: Sequence[InvoiceDraft],
+    issue_date: date,
+    due_days: int = 14,
+    run_id: int | None = None,
+) -> list[IssuedInvoice]:
+    """Store and issue ``drafts`` in one pass: numbered, charged and announced as inserted.
+
+    The fast equivalent of ``insert_drafts`` then ``issue_drafts`` (no draft row is written
+    and then updated). A regular draft whose contract and period already have an invoice is
+    skipped. Must run inside the caller's transaction, which holds the counter rows.
+    Raises BillingError if ``due_days`` is negative; a concurrent issuer of the same
+    contract and period makes the transaction fail (unique key), never leaves a gap.
+    """
+    if due_days < 0:
+        raise BillingError(f"due days must not be negative, got {due_days}")
+    if not drafts:
+        return []
+    _create_staging(conn)
+    staged = _stage(drafts)
+    with conn.cursor() as cur:
+        for table, rows in (
+            (f"stage_invoices ({_STAGE_INVOICE_COLUMNS})", staged.invoices),
+            ("stage_lines", staged.lines),
+            ("stage_readings", staged.readings),
+        ):
+            with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        cur.execute(_DROP_INVOICED)
+        counts = cur.execute("SELECT series, count(*) FROM stage_invoices GROUP BY 1").fetchall()
+        for series, count in counts:
+            first = _reserve_numbers(conn, series, issue_date.year, int(count))
+            cur.execute(_NUMBER_STAGED, {"series": series, "first": first})
+        params = {
+            "run_id": run_id,
+            "year": issue_date.year,
+            "issue": issue_date,
+            "due": issue_date + timedelta(days=due_days),
+        }
+        for statement in _ISSUE_STAGED:
+            cur.execute(statement, params)
+        done = cur.execute(
+            "SELECT invoice_id, series || '/' || number || '/' || %s, customer_id,"
+            " net_gr + vat_gr, estimated FROM stage_invoices ORDER BY k",
+            (issue_date.year,),
+        ).fetchall()
+    due = issue_date + timedelta(days=due_days)
+    return [IssuedInvoice(r[0], r[1], r[2], r[3], due, r[4]) for r in done]
 
 
 def _drafts_by_series(conn: Conn, invoice_ids: Sequence[int]) -> dict[str, list[int]]:
@@ -198,7 +251,8 @@ def _create_staging(conn: Conn) -> None:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_invoices (k int, contract_id bigint,"
         " customer_id bigint, kind text, corrects_id bigint, series text, period_start date,"
-        " period_end date, net_gr bigint, vat_gr bigint, estimated boolean) ON COMMIT DELETE ROWS"
+        " period_end date, net_gr bigint, vat_gr bigint, estimated boolean, invoice_id bigint,"
+        " number int) ON COMMIT DELETE ROWS"
     )
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_lines (k int, line_no smallint, kind text,"
@@ -216,6 +270,70 @@ def _create_staging(conn: Conn) -> None:
     )
     conn.execute("TRUNCATE stage_invoices, stage_lines, stage_readings, stage_created")
 
+
+_STAGE_INVOICE_COLUMNS = (
+    "k, contract_id, customer_id, kind, corrects_id, series, period_start, period_end,"
+    " net_gr, vat_gr, estimated"
+)
+
+_DROP_INVOICED = """
+DELETE FROM stage_invoices s
+WHERE s.kind = 'regular' AND EXISTS (
+    SELECT 1 FROM invoices i
+    WHERE i.contract_id = s.contract_id AND i.period_start = s.period_start
+      AND i.period_end = s.period_end AND i.kind = 'regular')
+"""
+
+_NUMBER_STAGED = """
+UPDATE stage_invoices s SET invoice_id = nextval('invoices_invoice_id_seq'),
+       number = %(first)s + o.n - 1
+FROM (SELECT k, row_number() OVER (ORDER BY k) AS n FROM stage_invoices
+      WHERE series = %(series)s) o
+WHERE s.k = o.k
+"""
+
+_ISSUE_STAGED = (
+    """
+    INSERT INTO invoices (invoice_id, contract_id, customer_id, kind, corrects_id, status,
+                          series, year, number, period_start, period_end, issue_date, due_date,
+                          net_gr, vat_gr, gross_gr, estimated, run_id, issued_at)
+    SELECT invoice_id, contract_id, customer_id, kind, corrects_id, 'issued', series,
+           %(year)s, number, period_start, period_end, %(issue)s, %(due)s, net_gr, vat_gr,
+           net_gr + vat_gr, estimated, %(run_id)s, now()
+    FROM stage_invoices ORDER BY k
+    """,
+    """
+    INSERT INTO invoice_lines (invoice_id, line_no, kind, description, valid_from, valid_to,
+                               quantity, unit, unit_price, net_gr, vat_rate, estimated)
+    SELECT s.invoice_id, l.line_no, l.kind, l.description, l.valid_from, l.valid_to,
+           l.quantity, l.unit, l.unit_price, l.net_gr, l.vat_rate, l.estimated
+    FROM stage_lines l JOIN stage_invoices s USING (k)
+    """,
+    """
+    INSERT INTO billed_readings (invoice_id, meter_id, role, boundary, on_date, value_m3, source)
+    SELECT s.invoice_id, r.meter_id, r.role, r.boundary, r.on_date, r.value_m3, r.source
+    FROM stage_readings r JOIN stage_invoices s USING (k)
+    """,
+    """
+    INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, due_date, invoice_id,
+                                reference)
+    SELECT customer_id, CASE WHEN net_gr + vat_gr < 0 THEN 'credit_note' ELSE 'charge' END,
+           net_gr + vat_gr, %(issue)s,
+           CASE WHEN net_gr + vat_gr < 0 THEN NULL ELSE %(due)s::date END, invoice_id,
+           series || '/' || number || '/' || %(year)s
+    FROM stage_invoices
+    """,
+    """
+    INSERT INTO outbox (kind, customer_id, dedup_key, payload)
+    SELECT 'invoice_issued', customer_id, 'invoice:' || invoice_id,
+           jsonb_build_object('invoice_id', invoice_id,
+                              'invoice_no', series || '/' || number || '/' || %(year)s,
+                              'kind', kind, 'gross_gr', net_gr + vat_gr,
+                              'due_date', %(due)s::date, 'period_start', period_start,
+                              'period_end', period_end, 'estimated', estimated)
+    FROM stage_invoices
+    """,
+)
 
 _INSERT_DRAFTS = """
 WITH fresh AS (

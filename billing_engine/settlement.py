@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import get_args
@@ -22,7 +23,7 @@ from billing_engine.db import Conn, connect, store_errors
 from billing_engine.fastpath import FastResult, fast_drafts
 from billing_engine.inputs import ContractInputs, due_contracts, full_history, load_inputs
 from billing_engine.invoicing import invoice_lines, invoice_totals
-from billing_engine.issuing import BilledReading, InvoiceDraft, insert_drafts, issue_drafts
+from billing_engine.issuing import BilledReading, InvoiceDraft, IssuedInvoice, issue_new
 from billing_engine.model import (
     BillingPeriod,
     BoundaryReading,
@@ -96,7 +97,11 @@ def settle(
     opts = options or RunOptions()
     now = opts.now or datetime.now(UTC)
     summary = SettlementSummary(label, dry_run)
-    with connect(conninfo, autocommit=True) as conn:
+    with (
+        connect(conninfo, autocommit=True) as conn,
+        connect(conninfo, autocommit=True) as writer,
+        ThreadPoolExecutor(max_workers=1) as pool,
+    ):
         tariffs = load_tariffs(conn)
         work = _due_work(conn, label, group, kinds)
         summary.due = sum(len(ids) for _, ids in work)
@@ -104,16 +109,42 @@ def settle(
         if not dry_run:
             summary.run_id = _start_run(conn, label, group)
         done = 0
+        pending: Future[list[IssuedInvoice]] | None = None
         for period, ids in work:
             for first in range(0, len(ids), opts.batch_size):
                 batch = ids[first : first + opts.batch_size]
-                _settle_batch(conn, period, batch, tariffs, opts, now, summary)
+                drafts, held = _compute_batch(conn, period, batch, tariffs, opts, now, summary)
+                # Batch N is written by the pool while batch N+1 is computed here.
+                _account(pending, summary)
+                pending = None
+                if not dry_run:
+                    args = (writer, period, drafts, held, opts, now, summary.run_id)
+                    pending = pool.submit(_write_batch, *args)
+                else:
+                    _account_dry(drafts, summary)
                 done += len(batch)
                 if progress is not None:
                     progress(done, summary.due)
+        _account(pending, summary)
         if summary.run_id is not None:
             _finish_run(conn, summary)
     return summary
+
+
+def _account(pending: Future[list[IssuedInvoice]] | None, summary: SettlementSummary) -> None:
+    """Wait for a batch's write and count what it issued (re-raising its error)."""
+    if pending is None:
+        return
+    issued = pending.result()
+    summary.issued += len(issued)
+    summary.gross_grosze += sum(i.gross_grosze for i in issued)
+    summary.estimated += sum(i.estimated for i in issued)
+
+
+def _account_dry(drafts: Sequence[InvoiceDraft], summary: SettlementSummary) -> None:
+    summary.issued += len(drafts)
+    summary.estimated += sum(d.estimated for d in drafts)
+    summary.gross_grosze += sum(d.totals.gross_grosze for d in drafts)
 
 
 def _due_work(
@@ -150,7 +181,7 @@ def _window(period: BillingPeriod) -> tuple[datetime, datetime]:
     return boundary_instant(period.start), boundary_instant(period.end + timedelta(days=1))
 
 
-def _settle_batch(
+def _compute_batch(
     conn: Conn,
     period: BillingPeriod,
     ids: Sequence[int],
@@ -158,10 +189,10 @@ def _settle_batch(
     opts: RunOptions,
     now: datetime,
     summary: SettlementSummary,
-) -> None:
-    rules = opts.rules
+) -> tuple[list[InvoiceDraft], list[Held]]:
+    """Drafts and holds of a batch: the fast path first, the full rules for the rest."""
     fast = (
-        fast_drafts(conn, ids, period, tariffs, rules, now, opts.series)
+        fast_drafts(conn, ids, period, tariffs, opts.rules, now, opts.series)
         if opts.fast_path
         else FastResult([], list(ids))
     )
@@ -171,19 +202,23 @@ def _settle_batch(
         _rules_batch(conn, period, fast.rest, tariffs, opts, now, summary, drafts, held)
     drafts.sort(key=lambda d: d.contract_id)
     summary.held += len(held)
-    if summary.dry_run:
-        summary.issued += len(drafts)
-        summary.estimated += sum(d.estimated for d in drafts)
-        summary.gross_grosze += sum(d.totals.gross_grosze for d in drafts)
-        return
+    return drafts, held
+
+
+def _write_batch(
+    conn: Conn,
+    period: BillingPeriod,
+    drafts: Sequence[InvoiceDraft],
+    held: Sequence[Held],
+    opts: RunOptions,
+    now: datetime,
+    run_id: int | None,
+) -> list[IssuedInvoice]:
+    """Store one batch in ONE transaction: holds, invoices, lines, ledger, outbox."""
     with store_errors(f"settlement of {period.label}"), conn.transaction():
         _write_held(conn, period, held)
-        created = insert_drafts(conn, drafts, summary.run_id)
         issue_date = opts.issue_date or warsaw_day(now)
-        issued = issue_drafts(conn, list(created.values()), issue_date, opts.due_days)
-    summary.issued += len(issued)
-    summary.gross_grosze += sum(i.gross_grosze for i in issued)
-    summary.estimated += sum(drafts[k].estimated for k in created)
+        return issue_new(conn, drafts, issue_date, opts.due_days, run_id)
 
 
 def _rules_batch(

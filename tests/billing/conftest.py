@@ -14,7 +14,7 @@ NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def billing_template(migrated_db: str) -> str:
+def billing_template(migrated_db: str) -> Iterator[str]:
     """The name of a migrated template database for the billing tests."""
     base, _ = migrated_db.rsplit("/", 1)
     name = f"mf_bill_tpl_{uuid.uuid4().hex[:8]}"
