@@ -340,7 +340,7 @@ class Worker:
             readings = reading_rows(telegram, read_at, frame.received_at, item.gateway, item.times)
             for reading in readings:
                 rows.add_reading(reading)
-            self._seen(rows, telegram, frame.received_at)
+            self._seen(rows, meter_id, telegram, frame.received_at)
         rows.frames.append(
             (
                 frame.received_at,
@@ -355,13 +355,13 @@ class Worker:
         )
 
     @staticmethod
-    def _seen(rows: BatchRows, telegram: Telegram, at: datetime) -> None:
+    def _seen(rows: BatchRows, meter_id: str, telegram: Telegram, at: datetime) -> None:
         header = telegram.header
-        known = rows.meters.get(header.meter_id)
+        known = rows.meters.get(meter_id)
         first = min(known.first_seen_at, at) if known else at
         last = max(known.last_seen_at, at) if known else at
-        rows.meters[header.meter_id] = MeterSeen(
-            header.meter_id,
+        rows.meters[meter_id] = MeterSeen(
+            meter_id,
             header.manufacturer,
             header.id,
             header.version,
