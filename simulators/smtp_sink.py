@@ -8,6 +8,7 @@ next N recipients with ``451`` (temporary) or some addresses with ``550`` (perma
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 import threading
@@ -84,6 +85,8 @@ class SmtpSink:
         self._controller = _Controller(_Handler(self), hostname=host, port=port, **options)
 
     def __enter__(self) -> SmtpSink:
+        # aiosmtpd logs every SMTP command at INFO: too much for thousands of mails.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._controller.start()
         return self
 

@@ -10,15 +10,22 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import formatdate, getaddresses
+from email.header import Header
+from email.message import Message
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formataddr, formatdate, parseaddr
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from billing_engine.notify.channels import DeliveryError, Outgoing, SendResult
 from meterflow.errors import ConfigError
 
+# compat32 with the CRLF line ends SMTP wants (smtplib sends bytes as they are); long
+# ASCII headers (an unsubscribe URL) stay on one line, within RFC 5321's 998 octets.
+WIRE = compat32.clone(linesep="\r\n", max_line_length=998)
 SECURITY = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "tls"}
 
 
@@ -51,30 +58,44 @@ class SmtpConfig:
         return cls(parts.hostname, port, security, user, password)
 
 
-def build_message(message: Outgoing, sender: str) -> EmailMessage:
-    """The MIME message: plain text, an HTML alternative, then attachments.
+def build_message(message: Outgoing, sender: str) -> bytes:
+    """The MIME message as bytes: plain text, an HTML alternative, then attachments.
 
-    Raises DeliveryError (permanent) if an address or header is malformed.
+    Built with the compat32 classes, several times faster than ``EmailMessage``'s header
+    registry on thousands of mails. Raises DeliveryError (permanent) if an address or a
+    header is malformed (a line break in it would let a payload inject headers).
     """
-    domain = getaddresses([sender])[0][1].rpartition("@")[2] or "localhost"
-    mail = EmailMessage()
-    try:
-        mail["From"] = sender
-        mail["To"] = Address(addr_spec=message.to)
-        mail["Subject"] = message.subject
-        mail["Date"] = formatdate(localtime=False, usegmt=True)
-        mail["Message-ID"] = f"<{message.key}@{domain}>"
-        for name, value in message.headers:
-            mail[name] = value
-    except (ValueError, IndexError) as exc:
-        raise DeliveryError(f"malformed address or header: {exc}", permanent=True) from exc
-    mail.set_content(message.text)
+    name, address = parseaddr(message.to)
+    values = [message.to, message.subject, *(v for pair in message.headers for v in pair)]
+    if "@" not in address or name or any("\r" in v or "\n" in v for v in values):
+        raise DeliveryError(f"malformed address or header for {message.to!r}", permanent=True)
+    body: Message = MIMEText(message.text, "plain", "utf-8")
     if message.html is not None:
-        mail.add_alternative(message.html, subtype="html")
-    for item in message.attachments:
-        main, _, sub = item.mime_type.partition("/")
-        mail.add_attachment(item.content, maintype=main, subtype=sub, filename=item.filename)
-    return mail
+        body = _multipart("alternative", body, MIMEText(message.html, "html", "utf-8"))
+    if message.attachments:
+        parts: list[Message] = [body]
+        for item in message.attachments:
+            part = MIMEApplication(item.content, item.mime_type.partition("/")[2])
+            part.add_header("Content-Disposition", "attachment", filename=item.filename)
+            parts.append(part)
+        body = _multipart("mixed", *parts)
+    sender_name, sender_address = parseaddr(sender)
+    body["From"] = formataddr((sender_name, sender_address), charset="utf-8")
+    body["To"] = address
+    # compat32 folds a Header object itself (typeshed allows only str here).
+    body["Subject"] = Header(message.subject, "utf-8", header_name="Subject")  # type: ignore[assignment]
+    body["Date"] = formatdate(localtime=False, usegmt=True)
+    body["Message-ID"] = f"<{message.key}@{sender_address.rpartition('@')[2] or 'localhost'}>"
+    for header, value in message.headers:
+        body[header] = value
+    return body.as_bytes(policy=WIRE)
+
+
+def _multipart(subtype: str, *parts: Message) -> MIMEMultipart:
+    container = MIMEMultipart(subtype)
+    for part in parts:
+        container.attach(part)
+    return container
 
 
 class SmtpChannel:
@@ -87,6 +108,8 @@ class SmtpChannel:
     def __init__(self, config: SmtpConfig, sender: str, cafile: Path | None = None) -> None:
         self.config = config
         self.sender = sender
+        self._envelope_from = parseaddr(sender)[1]
+        self._domain = self._envelope_from.rpartition("@")[2] or "localhost"
         self._context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
         self._client: smtplib.SMTP | None = None
 
@@ -95,7 +118,7 @@ class SmtpChannel:
         mail = build_message(message, self.sender)
         try:
             client = self._connected()
-            refused = client.send_message(mail)
+            refused = client.sendmail(self._envelope_from, [message.to], mail)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             reason = f"recipient refused: {code} {text!r}"
@@ -114,7 +137,7 @@ class SmtpChannel:
             raise DeliveryError(f"SMTP connection failed: {exc}") from exc
         if refused:
             raise DeliveryError(f"recipient refused: {refused}", permanent=True)
-        return SendResult(provider_id=str(mail["Message-ID"]))
+        return SendResult(provider_id=f"<{message.key}@{self._domain}>")
 
     def _connected(self) -> smtplib.SMTP:
         if self._client is not None:

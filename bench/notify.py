@@ -1,0 +1,195 @@
+"""Notices delivered per second by the outbox sender, against a bare smtplib loop.
+
+``python -m bench.notify [--notices N] [--workers W]`` makes a fresh database on
+METERFLOW_BENCH_ADMIN_URL's server with N outbox notices (payment reminders, e-monit) for
+N/10 customers, 10 % of whom also chose SMS, and starts the SMTP sink and the SMS gateway
+simulator as their own processes (``meterflow notify sink`` / ``sms-gateway``). Then:
+
+* baseline: one smtplib connection sending the same notices' mails, rendered and built
+  beforehand, to the same sink with ``sendmail`` in a loop, nothing else (a sample of up
+  to 10,000 messages);
+* sender: W ``Worker`` processes from the first claim to the last delivery marked sent,
+  routing, rendering, marking 'sending' and 'sent' (one commit per message) included.
+
+Printed: notices/s, e-mails/s and SMS/s of the sender, e-mails/s of the bare loop, the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from billing_engine.notify.channels import Outgoing
+from billing_engine.notify.rate import RetryPolicy
+from billing_engine.notify.render import Renderer
+from billing_engine.notify.sms import SmsapiChannel
+from billing_engine.notify.smtp import SmtpChannel, SmtpConfig, build_message
+from billing_engine.notify.worker import Worker, WorkerConfig
+from schemas.migrate import migrate
+
+ADMIN_URL = os.environ.get(
+    "METERFLOW_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SENDER = "MPWiK iBOK <ibok@mpwik.example>"
+SMTP_PORT, SMS_PORT = 18725, 18726
+SECRET = "bench-secret"
+
+_CUSTOMERS = """
+INSERT INTO customers (customer_no, kind, name, email, phone)
+SELECT 'B' || g, 'person', 'Klient ' || g, 'klient' || g || '@example.pl',
+       '5' || lpad(g::text, 8, '0')
+FROM generate_series(1, %(n)s) g
+"""
+_SMS_CONSENT = """
+INSERT INTO notification_preferences (customer_id, kind, by_email, by_sms)
+SELECT customer_id, 'payment_reminder', true, true FROM customers WHERE customer_id % 10 = 0
+"""
+_NOTICES = """
+INSERT INTO outbox (kind, customer_id, dedup_key, payload)
+SELECT 'payment_reminder', 1 + (g %% %(customers)s), 'bench:' || g,
+       jsonb_build_object('invoice_no', 'FV/' || g || '/2026', 'amount_gr', 1000 + g,
+                          'due_date', '2026-12-01')
+FROM generate_series(1, %(n)s) g
+"""
+
+
+def make_database(notices: int) -> str:
+    """A fresh migrated database with the benchmark's customers and notices."""
+    name = f"mf_bench_notify_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    migrate(url)
+    customers = max(1, notices // 10)
+    with psycopg.connect(url) as conn:
+        conn.execute(_CUSTOMERS, {"n": customers})
+        conn.execute(_SMS_CONSENT)
+        conn.execute(_NOTICES, {"n": notices, "customers": customers})
+    return url
+
+
+def drop_database(url: str) -> None:
+    """Drop the benchmark's database."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def start_simulators(folder: Path) -> list[subprocess.Popen[bytes]]:
+    """The SMTP sink and the SMS gateway, each in its own process."""
+    base = [sys.executable, "-m", "meterflow", "notify"]
+    procs = [
+        subprocess.Popen([*base, "sink", "--dir", str(folder), "--port", str(SMTP_PORT)]),
+        subprocess.Popen([*base, "sms-gateway", "--port", str(SMS_PORT)]),
+    ]
+    deadline = time.monotonic() + 20
+    for port in (SMTP_PORT, SMS_PORT):
+        while True:
+            try:
+                __import__("socket").create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    return procs
+
+
+def bare_loop(count: int) -> float:
+    """E-mails/s of one smtplib connection sending pre-built reminder mails."""
+    renderer = Renderer()
+    messages = []
+    for i in range(count):
+        payload = {"invoice_no": f"FV/{i}/2026", "amount_gr": 1000 + i, "due_date": "2026-12-01"}
+        notice = renderer.render("payment_reminder", "pl", payload, {"name": f"Klient {i}"})
+        outgoing = Outgoing(
+            f"bare-{i}", f"klient{i}@example.pl", notice.subject, notice.text, notice.html
+        )
+        messages.append((outgoing.to, build_message(outgoing, SENDER)))
+    client = smtplib.SMTP("127.0.0.1", SMTP_PORT)
+    started = time.perf_counter()
+    for to, message in messages:
+        client.sendmail("ibok@mpwik.example", [to], message)
+    elapsed = time.perf_counter() - started
+    client.quit()
+    return count / elapsed
+
+
+def run_worker(url: str) -> None:
+    """One sender process: deliver until nothing is due."""
+    channels = [
+        SmtpChannel(SmtpConfig.from_url(f"smtp://127.0.0.1:{SMTP_PORT}"), SENDER),
+        SmsapiChannel(f"http://127.0.0.1:{SMS_PORT}", "sandbox-token", "MPWiK"),
+    ]
+    config = WorkerConfig(
+        policy=RetryPolicy(base_s=1), links=(SECRET, "http://ibok.example"), batch_size=500
+    )
+    with Worker(url, channels, config) as worker:
+        worker.run(once=True)
+
+
+def sender(url: str, workers: int) -> tuple[float, int, int]:
+    """Seconds for ``workers`` processes to deliver everything; e-mails and SMS sent."""
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=run_worker, args=(url,)) for _ in range(workers)]
+    started = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    elapsed = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT channel, count(*) FROM notify_deliveries WHERE status = 'sent'"
+                " GROUP BY channel"
+            ).fetchall()
+        )
+        left = conn.execute(
+            "SELECT count(*) FROM notify_deliveries WHERE status <> 'sent'"
+        ).fetchone()
+    if left and left[0]:
+        print(f"warning: {left[0]} deliveries not sent", file=sys.stderr)
+    return elapsed, int(rows.get("email", 0)), int(rows.get("sms", 0))
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notices", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="mf-bench-mail-"))
+    url = make_database(args.notices)
+    procs = start_simulators(folder)
+    try:
+        bare = bare_loop(min(args.notices, 10_000))
+        elapsed, emails, sms = sender(url, args.workers)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+        drop_database(url)
+        shutil.rmtree(folder, ignore_errors=True)
+    rate = emails / elapsed
+    print(f"notices: {args.notices} ({emails} e-mails, {sms} SMS), {args.workers} worker(s)")
+    print(
+        f"sender:    {args.notices / elapsed:8.0f} notices/s, {rate:7.0f} e-mails/s, "
+        f"{sms / elapsed:6.0f} SMS/s ({elapsed:.1f} s)"
+    )
+    print(f"bare loop: {bare:8.0f} e-mails/s (smtplib, one connection, pre-built messages)")
+    print(f"ratio sender/bare (e-mails/s): {rate / bare:.2f}  (goal >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
