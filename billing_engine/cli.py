@@ -37,6 +37,11 @@ def register(subparsers: Any) -> None:
     pdf.set_defaults(handler=_pdf)
 
     scheduler = commands.add_parser("scheduler", help="run the billing jobs on their calendar")
+    scheduler.add_argument(
+        "--settle-on-start",
+        action="store_true",
+        help="settle the periods that ended last month right after start (demo, catch-up)",
+    )
     scheduler.set_defaults(handler=_scheduler)
 
 
@@ -113,7 +118,14 @@ def _pdf(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    from billing_engine.model import DunningPolicy
     from billing_engine.scheduler import run_scheduler
 
-    run_scheduler(_url(settings), _options(settings))
+    policy = DunningPolicy(settings.billing_reminder_days, settings.billing_demand_days)
+    run_scheduler(
+        _url(settings),
+        _options(settings),
+        policy,
+        settle_on_start=args.settle_on_start or settings.billing_settle_on_start,
+    )
     return 0

@@ -18,6 +18,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from billing_engine.db import connect
+from billing_engine.dunning_jobs import issue_interest_notes, send_demands, send_reminders
+from billing_engine.model import DunningPolicy
 from billing_engine.periods import period_containing
 from billing_engine.settlement import KINDS, RunOptions, settle
 
@@ -105,3 +107,48 @@ def settle_group(conninfo: str, group: str, today: date, options: RunOptions) ->
         return done
 
     return run_locked(conninfo, f"settle:{group}", last.strftime("%Y-%m"), work)
+
+
+def ensure_partitions(conninfo: str, today: date) -> JobOutcome:
+    """Create the coming months' time partitions (the store's ``ensure_time_partitions``)."""
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            row = conn.execute("SELECT ensure_time_partitions()").fetchone()
+        return {"created": int(row[0]) if row and row[0] is not None else 0}
+
+    return run_locked(conninfo, "ensure_time_partitions", today.isoformat(), work)
+
+
+def remind(conninfo: str, today: date, policy: DunningPolicy) -> JobOutcome:
+    """Send the payment reminders (e-monit) due ``today``."""
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            return {"reminders": send_reminders(conn, today, policy)}
+
+    return run_locked(conninfo, "payment_reminders", today.isoformat(), work)
+
+
+def demand(conninfo: str, today: date, policy: DunningPolicy) -> JobOutcome:
+    """Issue the payment demands (wezwania do zapłaty) due ``today``."""
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            return {"demands": send_demands(conn, today, policy)}
+
+    return run_locked(conninfo, "payment_demands", today.isoformat(), work)
+
+
+def interest_notes(
+    conninfo: str, today: date, policy: DunningPolicy, due_days: int = 14
+) -> JobOutcome:
+    """Issue last month's interest notes (noty odsetkowe) for late payments."""
+    month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            made = issue_interest_notes(conn, month, today, policy, due_days=due_days)
+        return {"notes": made}
+
+    return run_locked(conninfo, "interest_notes", month.strftime("%Y-%m"), work)

@@ -46,6 +46,9 @@ class Settings:
     billing_due_days: int = 14
     billing_series: str = "FV"
     billing_batch_size: int = 5000
+    billing_reminder_days: int = 3
+    billing_demand_days: int = 14
+    billing_settle_on_start: bool = False
     # E-notifications: smtp:// (plain), smtp+starttls:// or smtps:// (implicit TLS), with
     # user:password@ for AUTH; the SMS gateway's base URL and bearer token (SMSAPI-style).
     notify_smtp_url: str = "smtp://127.0.0.1:8025"
