@@ -28,6 +28,11 @@ VOLUME = (
     "quantity = 'volume' AND function = 'instantaneous' AND storage = 0 AND tariff = 0"
     " AND subunit = 0"
 )
+# The reversed-flow register of the same telegram (ingest/rows.py names it so).
+BACKWARD = (
+    "quantity = 'volume:backward' AND function = 'instantaneous' AND storage = 0"
+    " AND tariff = 0 AND subunit = 0"
+)
 # A customer's reading is taken as read at noon of its day.
 CUSTOMER_READ_HOUR = timedelta(hours=12)
 
@@ -146,7 +151,7 @@ def boundary_readings(
         "win": timedelta(days=window_days),
     }
     rows = conn.execute(_BOUNDARY_READINGS, params).fetchall()
-    return [MeterReading(r[0], r[1], r[2], "remote") for r in rows]
+    return [MeterReading(r[0], r[1], r[2], "remote", r[3]) for r in rows]
 
 
 def full_history(
@@ -155,11 +160,19 @@ def full_history(
     """Every remote reading of ``meter_ids`` from 400 days before ``period`` to its end."""
     start, end = _instants(period)
     rows = conn.execute(
-        f"SELECT meter_id, read_at, value FROM readings WHERE meter_id = ANY(%s) AND {VOLUME}"
-        " AND read_at >= %s AND read_at <= %s ORDER BY meter_id, read_at",
+        "SELECT r.meter_id, r.read_at, r.value, b.value FROM readings r"
+        " LEFT JOIN readings b ON b.meter_id = r.meter_id AND b.read_at = r.read_at"
+        f"   AND {_qualified(BACKWARD, 'b')}"
+        f" WHERE r.meter_id = ANY(%s) AND {_qualified(VOLUME, 'r')}"
+        " AND r.read_at >= %s AND r.read_at <= %s ORDER BY r.meter_id, r.read_at",
         (list(meter_ids), start - timedelta(days=400), end + timedelta(days=window_days)),
     ).fetchall()
-    return [MeterReading(r[0], r[1], r[2], "remote") for r in rows]
+    return [MeterReading(r[0], r[1], r[2], "remote", r[3]) for r in rows]
+
+
+def _qualified(condition: str, alias: str) -> str:
+    """``condition`` (``VOLUME`` or ``BACKWARD``) with every column taken from ``alias``."""
+    return f"{alias}." + condition.replace(" AND ", f" AND {alias}.")
 
 
 def _customer_readings(
@@ -220,7 +233,8 @@ def _one(low: str, high: str, direction: str) -> str:
 
 
 _BOUNDARY_READINGS = (
-    "SELECT DISTINCT m.meter_id, r.read_at, r.value"
+    "SELECT DISTINCT m.meter_id, r.read_at, r.value, (SELECT b.value FROM readings b"
+    f" WHERE b.meter_id = m.meter_id AND b.read_at = r.read_at AND {BACKWARD} LIMIT 1)"
     " FROM unnest(%(meters)s::text[]) AS m(meter_id) CROSS JOIN LATERAL ("
     + " UNION ALL ".join(
         [
