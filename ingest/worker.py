@@ -124,6 +124,7 @@ class Worker:
         self.store = Store(settings.database_url, keys=False)  # writes, the writer thread
         self.metrics = IngestMetrics()
         self._abandoned = False
+        self._writer_error: Exception | None = None
         # Reading times assigned in batches that may not be committed yet (being written, or
         # waiting): the store cannot tell them, so the worker remembers them.
         self._recent: collections.deque[dict[bytes, list[tuple[datetime, datetime]]]] = (
@@ -140,7 +141,10 @@ class Worker:
         )
 
     def run(self) -> int:
-        """Consume until the stop event; return 0, or 1 if a batch could not be committed."""
+        """Consume until the stop event; return 0, or 1 if a batch could not be committed.
+
+        Raises TransportError if paho refuses an acknowledgement (in the writer thread).
+        """
         self.metrics_port = self.metrics.serve(self.settings.metrics_port)
         self.consumer.start()
         # One batch waits while another is written: decoding overlaps the database's work.
@@ -157,6 +161,8 @@ class Worker:
                     break
             _hand_over(pending, None, writer)
             writer.join()
+            if self._writer_error is not None:
+                raise self._writer_error
         finally:
             self.consumer.stop()
             self.lookups.close()
@@ -215,9 +221,12 @@ class Worker:
 
     def _write_all(self, pending: queue.Queue[Prepared | None]) -> None:
         """The writer thread: commit and acknowledge batches in order until None."""
-        while (prepared := pending.get()) is not None:
-            if not self._commit(prepared):
-                return
+        try:
+            while (prepared := pending.get()) is not None:
+                if not self._commit(prepared):
+                    return
+        except Exception as exc:  # re-raised by run() in the main thread
+            self._writer_error = exc
 
     def _commit(self, prepared: Prepared) -> bool:
         """Write a batch until it commits, then acknowledge it; False if stopped first."""
