@@ -279,16 +279,18 @@ WITH k AS (
     FROM ({_near("%(s)s")} UNION ALL {_near("%(e)s")}) x
     ORDER BY meter_id, at, greatest(read_at - at, at - read_at), read_at
 ), o AS (
-    SELECT i.contract_id, br.meter_id, br.value_m3, br.source
+    SELECT DISTINCT ON (i.contract_id, br.meter_id)
+           i.contract_id, br.meter_id, br.value_m3, br.source, br.on_date
     FROM invoices i JOIN billed_readings br USING (invoice_id)
-    WHERE i.contract_id = ANY(%(ids)s) AND i.kind = 'regular' AND i.period_end = %(prev)s
-      AND br.boundary = 'end' AND br.on_date = %(ps)s
+    WHERE i.contract_id = ANY(%(ids)s) AND i.period_end = %(prev)s AND br.boundary = 'end'
+    ORDER BY i.contract_id, br.meter_id, i.invoice_id DESC
 ), b AS (
     SELECT k.contract_id, k.customer_id, k.tariff_id, k.water, k.sewage,
            CASE WHEN o.value_m3 IS NULL THEN 'remote' ELSE o.source END AS start_source,
            coalesce(o.value_m3, ns.value) AS start_m3, ne.value AS end_m3, k.meter_id
     FROM k
     LEFT JOIN o ON o.contract_id = k.contract_id AND o.meter_id = k.meter_id
+                AND o.on_date = %(ps)s
     LEFT JOIN near ns ON ns.meter_id = k.meter_id AND ns.at = %(s)s
     LEFT JOIN near ne ON ne.meter_id = k.meter_id AND ne.at = %(e)s
 )

@@ -76,7 +76,7 @@ def load_inputs(
     window_days: int,
 ) -> dict[int, ContractInputs]:
     """Contracts, installations, boundary readings and openings of ``contract_ids``."""
-    inputs = _contracts(conn, contract_ids)
+    inputs = load_contracts(conn, contract_ids)
     by_meter: dict[str, list[ContractInputs]] = {}
     for cid, meter in _installations(conn, contract_ids, period):
         inputs[cid].installations.append(meter)
@@ -91,7 +91,8 @@ def load_inputs(
     return inputs
 
 
-def _contracts(conn: Conn, contract_ids: Sequence[int]) -> dict[int, ContractInputs]:
+def load_contracts(conn: Conn, contract_ids: Sequence[int]) -> dict[int, ContractInputs]:
+    """The contracts of ``contract_ids`` (with their tariff id), meters and readings empty."""
     rows = conn.execute(
         "SELECT c.contract_id, c.customer_id, cu.kind, t.tariff_group, c.billing_period,"
         " c.valid_from, c.valid_to, c.water, c.sewage, c.group_code, c.tariff_id"
@@ -196,11 +197,12 @@ def _customer_readings(
 def _openings(
     conn: Conn, contract_ids: Sequence[int], period: BillingPeriod
 ) -> list[tuple[int, BoundaryReading]]:
+    """The previous period's billed end per meter; a correction invoice's end wins."""
     rows = conn.execute(
-        "SELECT i.contract_id, b.meter_id, b.on_date, b.value_m3, b.source"
-        " FROM invoices i JOIN billed_readings b USING (invoice_id)"
-        " WHERE i.contract_id = ANY(%s) AND i.kind = 'regular' AND i.period_end = %s"
-        "   AND b.boundary = 'end'",
+        "SELECT DISTINCT ON (i.contract_id, b.meter_id) i.contract_id, b.meter_id, b.on_date,"
+        " b.value_m3, b.source FROM invoices i JOIN billed_readings b USING (invoice_id)"
+        " WHERE i.contract_id = ANY(%s) AND i.period_end = %s AND b.boundary = 'end'"
+        " ORDER BY i.contract_id, b.meter_id, i.invoice_id DESC",
         (list(contract_ids), period.start - timedelta(days=1)),
     ).fetchall()
     return [
