@@ -3,12 +3,20 @@ the ``meters`` table that is not fitted anywhere yet (set-based SQL, fast for 10
 
 Every tenth customer is a business with a valid NIP. A meter is fitted on the day of its
 first reading with that reading as its initial value (today and 0 if it has none).
+
+``seed_demo`` (what ``meterflow up`` runs on every start) is idempotent and made for a
+laptop whose simulated fleet has only just started reading: it gives each new meter a
+made-up history of daily readings from the first day of last month up to its first real
+reading (``readings.source = 'demo'``, ending at that reading's value), so last month can
+be settled at once (``meterflow billing scheduler --settle-on-start``) and a person sees
+invoices within the first minutes. Meters with no reading yet are left for the next call.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from billing_engine.db import Conn, connect, store_errors
 from billing_engine.model import TariffVersion
@@ -24,15 +32,21 @@ DEMO_TARIFF = Tariff(
     Decimal("0.1"),
 )
 DEMO_GROUP = "G1"
+WARSAW = ZoneInfo("Europe/Warsaw")
 
 
-def seed_demo(conninfo: str) -> int:
-    """Seed the demo tariff, group and a contract per unfitted meter; return contracts made.
+def seed_demo(conninfo: str, today: date | None = None) -> int:
+    """Seed the demo tariff, group, history and a contract per new read meter; return count.
 
+    Safe on every start: meters fitted already are left alone.
     Raises StoreError if the database cannot be reached.
     """
+    today = today or datetime.now(WARSAW).date()
+    since = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     with connect(conninfo) as conn:
-        made = seed_contracts(conn)
+        with store_errors("demo history"):
+            conn.execute(_HISTORY, {"since": since})
+        made = seed_contracts(conn, read_only=True)
         conn.commit()
     return made
 
@@ -44,10 +58,12 @@ def seed_contracts(
     group_code: str = DEMO_GROUP,
     billing_period: str = "monthly",
     installed_on: date | None = None,
+    read_only: bool = False,
 ) -> int:
     """Contracts (with customer, premises, installation) for every unfitted meter.
 
-    ``installed_on`` overrides the day of the first reading as the installation day.
+    ``installed_on`` overrides the day of the first reading as the installation day;
+    ``read_only`` leaves out meters without any reading yet.
     """
     ensure_billing_group(conn, group_code, "Demo group")
     row = conn.execute("SELECT tariff_id FROM tariffs WHERE tariff_group = %s", (tariff.group,))
@@ -58,6 +74,7 @@ def seed_contracts(
         "group": group_code,
         "kind": billing_period,
         "installed": installed_on,
+        "read_only": read_only,
     }
     with store_errors("demo contracts"):
         conn.execute("DROP TABLE IF EXISTS demo_todo")
@@ -86,6 +103,34 @@ LEFT JOIN LATERAL (
       AND r.storage = 0 AND r.tariff = 0 AND r.subunit = 0
     ORDER BY r.read_at LIMIT 1) AS first ON true
 WHERE NOT EXISTS (SELECT 1 FROM meter_installations i WHERE i.meter_id = m.meter_id)
+  AND (NOT %(read_only)s OR first.read_at IS NOT NULL)
+"""
+
+# Daily demo readings (00:30 Warsaw) from %(since)s to the day before each unfitted meter's
+# first reading, falling back from its value by up to 120 litres a day (never below 0).
+_HISTORY = """
+INSERT INTO readings (meter_id, read_at, storage, tariff, subunit, quantity, function, unit,
+                      value, received_at, source)
+SELECT f.meter_id, h.at, 0, 0, 0, 'volume', 'instantaneous', 'm3',
+       round(greatest(f.value - f.rate * (f.first_day - h.day), 0), 3), h.at, 'demo'
+FROM (
+    SELECT m.meter_id, first.value, (first.read_at AT TIME ZONE 'Europe/Warsaw')::date AS first_day,
+           least(0.12, first.value / greatest(
+               (first.read_at AT TIME ZONE 'Europe/Warsaw')::date - %(since)s::date + 1, 1))
+               AS rate
+    FROM meters m CROSS JOIN LATERAL (
+        SELECT r.read_at, r.value FROM readings r
+        WHERE r.meter_id = m.meter_id AND r.quantity = 'volume'
+          AND r.function = 'instantaneous' AND r.storage = 0 AND r.tariff = 0 AND r.subunit = 0
+        ORDER BY r.read_at LIMIT 1) AS first
+    WHERE NOT EXISTS (SELECT 1 FROM meter_installations i WHERE i.meter_id = m.meter_id)
+      AND first.read_at > %(since)s::date
+) f
+CROSS JOIN LATERAL (
+    SELECT d::date AS day, (d::timestamp + interval '30 minutes') AT TIME ZONE 'Europe/Warsaw' AS at
+    FROM generate_series(%(since)s::date, f.first_day - 1, interval '1 day') d
+) h
+ON CONFLICT DO NOTHING
 """
 
 _NIP = """
