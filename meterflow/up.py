@@ -2,15 +2,18 @@
 
 Starts PostgreSQL (``pgserver``) unless METERFLOW_DATABASE_URL is set and a local broker
 unless METERFLOW_MQTT_URL is set, migrates, loads the demo fleet's meter keys, then runs a
-simulated radio fleet, a virtual M-Bus bus with its collector, and ingest, printing a line of
-figures until Ctrl-C.
+simulated radio fleet, a virtual M-Bus bus with its collector, ingest, the billing scheduler,
+the notification sender with a local SMTP sink and SMS gateway simulator, the payment-gateway
+sandbox and the portal, printing a line of figures until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +22,6 @@ from typing import Any
 
 import psycopg
 
-from meterflow.errors import MeterflowError
 from meterflow.local import embedded_postgres, free_port, start_broker
 from meterflow.settings import Settings
 from meterflow.supervisor import Supervisor
@@ -30,8 +32,9 @@ FIGURES_SQL = """
 SELECT (SELECT count(*) FROM raw_frames),
        (SELECT count(*) FROM readings),
        (SELECT count(*) FROM dead_letters),
-       (SELECT count(*) FROM meters)
+       (SELECT count(*) FROM invoices WHERE status = 'issued')
 """
+DEMO_EVERY_S = 15.0
 
 
 def register(subparsers: Any) -> None:
@@ -56,7 +59,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
     supervisor = Supervisor(data_dir / "logs", {})
     server = None
-    stopping = _StopFlag()
+    stop = _StopFlag()
     try:
         database_url = settings.database_url
         if database_url is None:
@@ -75,10 +78,8 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
         )
         _migrate(database_url)
         _load_demo_keys(args, supervisor, data_dir)
-        _start_parts(args, supervisor, data_dir)
-        _watch(database_url, supervisor, stopping, args.duration)
-    except MeterflowError:
-        raise
+        portal_url = _start_parts(args, supervisor, settings)
+        _watch(database_url, supervisor, stop, args.duration, portal_url, data_dir)
     finally:
         print("\nstopping...", file=sys.stderr)
         supervisor.stop()
@@ -108,32 +109,31 @@ def _migrate(database_url: str) -> None:
 
 def _run(supervisor: Supervisor, *args: str) -> None:
     """Run ``meterflow ARGS`` to completion with the platform's environment."""
-    import subprocess
-
-    env = {**__import__("os").environ, **supervisor.env}
-    subprocess.run([sys.executable, "-m", "meterflow", *args], env=env, check=True)
+    command = [sys.executable, "-m", "meterflow", *args]
+    subprocess.run(command, env={**os.environ, **supervisor.env}, check=True)
 
 
 def _load_demo_keys(args: argparse.Namespace, supervisor: Supervisor, data_dir: Path) -> None:
     keys = data_dir / "demo" / "meter-keys.csv"
     keys.parent.mkdir(parents=True, exist_ok=True)
-    _run(
-        supervisor,
-        "simulate",
-        "--meters",
-        str(args.meters),
-        "--gateways",
-        str(args.gateways),
-        "--keys-out",
-        str(keys),
-        "--dry-run",
-        "--duration",
-        "0",
-    )
+    fleet = ["--meters", str(args.meters), "--gateways", str(args.gateways)]
+    _run(supervisor, "simulate", *fleet, "--keys-out", str(keys), "--dry-run", "--duration", "0")
     _run(supervisor, "meters", "import", str(keys))
 
 
-def _start_parts(args: argparse.Namespace, supervisor: Supervisor, data_dir: Path) -> None:
+def _start_parts(args: argparse.Namespace, supervisor: Supervisor, settings: Settings) -> str:
+    """Start every long-running part but the billing scheduler; return the portal's URL."""
+    smtp_port, sms_port, p24_port = free_port(8025), free_port(8026), free_port(8024)
+    portal_port = free_port(8000)
+    portal_url = f"http://127.0.0.1:{portal_port}"
+    supervisor.env.update(
+        METERFLOW_NOTIFY_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+        METERFLOW_NOTIFY_SMS_URL=f"http://127.0.0.1:{sms_port}",
+        METERFLOW_P24_BASE_URL=f"http://127.0.0.1:{p24_port}",
+        METERFLOW_PORTAL_BIND=f"127.0.0.1:{portal_port}",
+        METERFLOW_PORTAL_BASE_URL=portal_url,
+        METERFLOW_PORTAL_COOKIE_SECURE="false",
+    )
     supervisor.meterflow("ingest", "ingest")
     supervisor.meterflow(
         "simulate",
@@ -151,7 +151,6 @@ def _start_parts(args: argparse.Namespace, supervisor: Supervisor, data_dir: Pat
     supervisor.meterflow(
         "mbus-bus", "simulate-mbus", "--port", str(bus_port), "--meters", str(args.mbus_meters)
     )
-    time.sleep(1.0)
     supervisor.meterflow(
         "collect-mbus",
         "collect",
@@ -164,27 +163,54 @@ def _start_parts(args: argparse.Namespace, supervisor: Supervisor, data_dir: Pat
         "--interval",
         "1",
     )
+    supervisor.meterflow("mail-sink", "notify", "sink", "--port", str(smtp_port))
+    supervisor.meterflow(
+        "sms-gateway",
+        "notify",
+        "sms-gateway",
+        "--port",
+        str(sms_port),
+        "--journal",
+        str(settings.data_dir.resolve() / "sms.jsonl"),
+    )
+    supervisor.meterflow("notify", "notify", "send")
+    supervisor.meterflow("p24-sandbox", "p24-sandbox", "--port", str(p24_port))
+    supervisor.meterflow("portal", "portal")
+    return portal_url
 
 
 def _watch(
-    database_url: str, supervisor: Supervisor, stop: _StopFlag, duration: float | None
+    database_url: str,
+    supervisor: Supervisor,
+    stop: _StopFlag,
+    duration: float | None,
+    portal_url: str,
+    data_dir: Path,
 ) -> None:
-    """Print frames/s, readings stored and dead letters every 2 s until stopped."""
+    """Print frames/s, readings, dead letters and invoices every 2 s until stopped.
+
+    Until the demo customers exist, every 15 s it seeds contracts for the meters that have
+    read; once there are some, it makes the demo logins and starts the billing scheduler.
+    """
     print("running; Ctrl-C stops everything. Logs in", supervisor.log_dir)
     started = time.monotonic()
-    last_frames, last_time = 0, started
+    last_frames, last_time, next_seed = 0, started, started + 10.0
+    demo_ready = False
     with psycopg.connect(database_url, autocommit=True) as conn:
         while not stop.set and (duration is None or time.monotonic() - started < duration):
             time.sleep(2.0)
+            now = time.monotonic()
+            if not demo_ready and now >= next_seed:
+                demo_ready = _seed_demo(database_url, supervisor, portal_url, data_dir)
+                next_seed = now + DEMO_EVERY_S
             row = conn.execute(FIGURES_SQL).fetchone()
             assert row is not None
-            frames, readings, dead, meters = row
-            now = time.monotonic()
+            frames, readings, dead, invoices = row
             rate = (frames - last_frames) / (now - last_time)
             last_frames, last_time = frames, now
             print(
-                f"\rframes/s {rate:8.1f} | frames {frames:>9} | readings {readings:>10} | "
-                f"dead letters {dead:>6} | meters {meters:>6}",
+                f"\rframes/s {rate:7.1f} | frames {frames:>8} | readings {readings:>9} | "
+                f"dead letters {dead:>5} | invoices {invoices:>5}",
                 end="",
                 flush=True,
             )
@@ -193,3 +219,20 @@ def _watch(
                     "%s exited with code %s; see %s/%s.log", name, code, supervisor.log_dir, name
                 )
                 stop.set = True
+
+
+def _seed_demo(database_url: str, supervisor: Supervisor, portal_url: str, data_dir: Path) -> bool:
+    """Seed demo contracts and logins; start the scheduler once customers exist."""
+    from billing_engine.demo import seed_demo
+    from portal.demo import seed_demo_logins
+
+    seed_demo(database_url)
+    logins = seed_demo_logins(database_url, data_dir)
+    if not any(login.role == "customer" for login in logins):
+        return False
+    supervisor.meterflow("billing", "billing", "scheduler", "--settle-on-start")
+    print(f"\n\nportal: {portal_url}  (staff console: {portal_url}/staff/)")
+    for login in logins:
+        print(f"  {login.role:<14} {login.email:<24} password {login.password}")
+    print(f"mail sent by the platform: {data_dir / 'mail'}; SMS: {data_dir / 'sms.jsonl'}\n")
+    return True
