@@ -8,6 +8,7 @@ collapse duplicates (and the SMTP sink's count by Message-ID) see one message.
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.header import Header
@@ -151,6 +152,9 @@ class SmtpChannel:
         else:
             client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
         try:
+            # A mail's last partial segment must not wait for the server's delayed ACK.
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if cfg.security == "starttls":
                 client.starttls(context=self._context)
             if cfg.user:

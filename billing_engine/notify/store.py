@@ -3,6 +3,12 @@
 A worker holds a session advisory lock on its own id for its whole life. A delivery left
 'claimed' or 'sending' by a worker whose lock is free again belongs to a dead worker: the
 lock vanished with its database session, so no clock or timeout is needed to tell.
+
+The claim is committed synchronously; the per-message marks ('sending' before the network
+call, the result after it) with ``synchronous_commit = off``, which saves a disk flush per
+message. An asynchronous commit is visible at once and survives a crash of the sender; only
+a crash of the PostgreSQL server can lose the last of them, and then every delivery of a dead
+worker claimed before the server's start counts as possibly sent.
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ WITH picked AS (
     WHERE status = 'pending' AND channel = %(channel)s AND next_attempt_at <= now()
     ORDER BY next_attempt_at, outbox_id LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE notify_deliveries d SET status = 'claimed', worker_id = %(worker)s, updated_at = now()
+    UPDATE notify_deliveries d
+    SET status = 'claimed', worker_id = %(worker)s, updated_at = now(), claimed_at = now()
     FROM picked WHERE d.outbox_id = picked.outbox_id AND d.channel = picked.channel
     RETURNING d.outbox_id, d.channel, d.address, d.attempts
 )
@@ -85,21 +92,26 @@ SET status = %(state)s, worker_id = NULL, updated_at = now(),
 WHERE outbox_id = %(outbox_id)s AND channel = %(channel)s
 """
 
+# A dead worker's delivery was never started if it is still 'claimed' and the database server
+# has not restarted since the claim; otherwise it may be in flight, or its later marks (not
+# synchronously committed) may have died with the server.
 _ORPHANS_UNCLAIM = """
 UPDATE notify_deliveries SET status = 'pending', worker_id = NULL, updated_at = now()
 WHERE worker_id = %(worker)s AND status = 'claimed'
+  AND claimed_at >= pg_postmaster_start_time()
 """
 
-# An interrupted delivery: back to pending (with a log line) where the provider deduplicates
-# by the delivery's key, else 'uncertain'.
+# Maybe in flight: back to pending (with a log line) where the provider deduplicates by the
+# delivery's key, else 'uncertain'.
 _ORPHANS_SENDING = """
 WITH moved AS (
     UPDATE notify_deliveries
     SET status = CASE WHEN channel = ANY(%(resend)s) THEN 'pending' ELSE 'uncertain' END,
+        attempts = CASE WHEN status = 'claimed' THEN attempts + 1 ELSE attempts END,
         worker_id = NULL, updated_at = now(), next_attempt_at = now(),
         last_error = CASE WHEN channel = ANY(%(resend)s) THEN %(resend_note)s
                           ELSE %(uncertain_note)s END
-    WHERE worker_id = %(worker)s AND status = 'sending'
+    WHERE worker_id = %(worker)s AND status IN ('claimed', 'sending')
     RETURNING outbox_id, channel, attempts, status, last_error
 )
 INSERT INTO notify_attempts (outbox_id, channel, attempt, status, error)

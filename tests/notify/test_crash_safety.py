@@ -17,7 +17,14 @@ import psycopg
 
 from simulators.sms_gateway import SmsGateway
 from simulators.smtp_sink import SmtpSink
-from tests.notify.conftest import ANNOUNCEMENT, SECRET, add_customer, add_notice, deliveries
+from tests.notify.conftest import (
+    ANNOUNCEMENT,
+    SECRET,
+    add_customer,
+    add_notice,
+    deliveries,
+    make_worker,
+)
 
 
 def _sender(url: str, sink: SmtpSink, gateway: SmsGateway, crash: str | None) -> int:
@@ -84,3 +91,32 @@ def test_killed_between_send_and_mark_the_customer_gets_one_message(
         (first, "sms", 1, "failed"),
         (first, "sms", 2, "duplicate"),
     ]
+
+
+def test_after_a_database_restart_claims_of_dead_workers_count_as_maybe_sent(
+    notify_db: str, sink: SmtpSink, gateway: SmsGateway
+) -> None:
+    with psycopg.connect(notify_db) as conn:
+        customer = add_customer(conn)
+        before = add_notice(conn, "announcement", customer, ANNOUNCEMENT)
+        after = add_notice(conn, "announcement", customer, ANNOUNCEMENT)
+        # Claimed by worker 4242 (dead: nobody holds its lock); 'before' was claimed before
+        # the server last started, so its asynchronously committed marks may have been lost.
+        conn.execute(
+            "INSERT INTO notify_deliveries (outbox_id, channel, address, status, worker_id,"
+            " claimed_at) VALUES"
+            " (%(b)s, 'email', 'jan@example.pl', 'claimed', 4242, '2000-01-01'),"
+            " (%(b)s, 'sms', '500100200', 'claimed', 4242, '2000-01-01'),"
+            " (%(a)s, 'email', 'jan@example.pl', 'claimed', 4242, now())",
+            {"b": before, "a": after},
+        )
+        conn.execute("UPDATE outbox SET routed_at = now()")
+    with make_worker(notify_db, sink, gateway) as worker:
+        assert (worker.counts.recovered, worker.counts.uncertain) == (2, 1)
+        worker.run(once=True)
+    assert deliveries(notify_db) == {
+        (before, "email"): ("uncertain", 1),
+        (before, "sms"): ("sent", 2),
+        (after, "email"): ("sent", 1),
+    }
+    assert sink.count == 1 and len(gateway.messages) == 1
