@@ -78,25 +78,29 @@ def build(url: str, contracts: int) -> float:
             " FROM generate_series(1, %s) g",
             (contracts,),
         )
-        # Loading without the key and building it once afterwards is ~6x faster than
-        # maintaining it row by row.
+        # Loading without the indexes and building them once afterwards is several times
+        # faster than maintaining them row by row; each day's instant is computed once.
+        conn.execute("DROP INDEX readings_meter_read_at")
         conn.execute("ALTER TABLE readings DROP CONSTRAINT readings_pkey")
         conn.execute(
             "INSERT INTO readings (meter_id, read_at, storage, tariff, subunit, quantity,"
             " function, unit, value, received_at)"
-            " SELECT 'B' || lpad(g::text, 7, '0'), ts, 0, 0, 0, 'volume', 'instantaneous',"
-            "  'm3', (g + (d::date - date '2026-08-01') * (50 + g %% 400) / 1000.0)"
-            "  ::numeric(14, 3), ts"
-            " FROM generate_series(1, %s) g,"
-            " generate_series(date '2026-08-01', date '2026-11-02', interval '1 day') d,"
-            " LATERAL (SELECT (d::timestamp + interval '2 hours') AT TIME ZONE 'Europe/Warsaw'"
-            "   AS ts) t",
+            " SELECT 'B' || lpad(g::text, 7, '0'), days.ts, 0, 0, 0, 'volume',"
+            "  'instantaneous', 'm3',"
+            "  ((g::bigint * 1000 + days.n * (50 + g %% 400))::numeric / 1000)::numeric(14, 3),"
+            "  days.ts"
+            " FROM (SELECT (d::timestamp + interval '2 hours') AT TIME ZONE 'Europe/Warsaw'"
+            "         AS ts, d::date - date '2026-08-01' AS n"
+            "       FROM generate_series(date '2026-08-01', date '2026-11-02', interval '1 day')"
+            "       d) days"
+            " CROSS JOIN generate_series(1, %s) g",
             (contracts,),
         )
         conn.execute(
             "ALTER TABLE readings ADD PRIMARY KEY"
             " (meter_id, quantity, function, storage, tariff, subunit, read_at)"
         )
+        conn.execute("CREATE INDEX readings_meter_read_at ON readings (meter_id, read_at)")
         seed_contracts(conn, installed_on=None)
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
