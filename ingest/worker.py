@@ -25,6 +25,7 @@ from ingest.rows import ReadTimes, reading_rows, storage_times
 from ingest.store import BatchRows, MeterSeen, Store
 from meterflow.errors import ConfigError, DecodeError, DecryptError, EnvelopeError, StoreError
 from meterflow.settings import Settings
+from readers import oms_crypto
 from readers.codec import decode_frame
 from readers.model import Header, Kind, Telegram
 from schemas.envelope import Envelope, RawFrame, parse_envelope, parse_topic
@@ -120,6 +121,7 @@ class Worker:
             raise ConfigError("set METERFLOW_DATABASE_URL and METERFLOW_MQTT_URL to run ingest")
         self.settings = settings
         self.stop_event = stop_event
+        oms_crypto.set_decryption_cache_keys(settings.ingest_decrypt_cache_keys)
         self.lookups = Store(settings.database_url)  # keys and receptions, this thread
         self.store = Store(settings.database_url, keys=False)  # writes, the writer thread
         self.metrics = IngestMetrics()

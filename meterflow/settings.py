@@ -28,6 +28,8 @@ class Settings:
     ingest_receive_maximum: int = 1000
     ingest_session_expiry_s: int = 7 * 24 * 3600
     ingest_shared: bool = True
+    # AES contexts a decoding thread keeps, one per meter key (about 1.7 KiB each).
+    ingest_decrypt_cache_keys: int = 262_144
     metrics_port: int = 9108
     broker_password_file: Path | None = None
     broker_acl_file: Path | None = None
@@ -61,6 +63,7 @@ class Settings:
     notify_sms_per_s: int = 10
     notify_max_attempts: int = 6
     notify_retry_base_s: int = 60
+    notify_lanes: int = 4
     # Online payments (Przelewy24 REST v1 or its sandbox) and bank transfers to virtual IBANs.
     p24_base_url: str = "http://127.0.0.1:8024"
     p24_merchant_id: int = 100000

@@ -9,6 +9,7 @@ decodes with a slice, one dict lookup and ``int.from_bytes``.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from decimal import Context, Decimal
 
@@ -70,7 +71,9 @@ Shape = tuple[
 # key their field plans on it.
 Layout = tuple[int | None, ...]
 
-_SHAPES: dict[bytes, Shape] = {}
+# Oldest first: when full, the oldest shape goes (a hot one comes back after one compile,
+# while the decode loop's lookup stays a plain dict get).
+_SHAPES: collections.OrderedDict[bytes, Shape] = collections.OrderedDict()
 _TOKENS = itertools.count(1)
 _MANUFACTURER_TOKENS = {0x0F: -1, 0x1F: -2}
 MANUFACTURER_LAYOUT: Layout = (-1,)  # one manufacturer_specific record without modifiers
@@ -118,7 +121,7 @@ def _compile(data: bytes, i: int) -> tuple[int, Shape]:
     compiled: Shape = (*shape, function, modifiers, token)
     if not text:
         if len(_SHAPES) >= _CACHE_LIMIT:
-            _SHAPES.clear()  # bounded, so hostile input cannot grow it
+            _SHAPES.popitem(last=False)  # bounded, so hostile input cannot grow it
         _SHAPES[data[i:end]] = compiled
     return end, compiled
 

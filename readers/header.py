@@ -13,9 +13,10 @@ from readers.model import Header
 
 LONG_HEADER_LEN = 12
 SHORT_HEADER_LEN = 4
-# Manufacturer code and id by the raw id and manufacturer bytes: meters repeat.
-_IDENTITIES: dict[bytes, tuple[str, str]] = {}
-_IDENTITY_LIMIT = 65536
+# Manufacturer codes by their two raw bytes: at most 65,536 entries whatever the input, and
+# no entry per meter (a city has hundreds of thousands; the id is cheaper to print than to
+# cache).
+_MANUFACTURERS: dict[bytes, str] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +42,17 @@ def manufacturer_code(number: int) -> str:
     if number & 0x8000 or not all(1 <= letter <= 26 for letter in letters):
         raise FrameError(f"manufacturer field 0x{number:04X} is not a valid three-letter code")
     return "".join(chr(64 + letter) for letter in letters)
+
+
+def manufacturer_of(m_field: bytes) -> str:
+    """Return the three-letter code of the 2-byte little-endian M field, cached.
+
+    Raises FrameError if a letter falls outside A-Z.
+    """
+    code = _MANUFACTURERS.get(m_field)
+    if code is None:
+        code = _MANUFACTURERS[bytes(m_field)] = manufacturer_code(int.from_bytes(m_field, "little"))
+    return code
 
 
 def manufacturer_number(code: str) -> int:
@@ -87,19 +99,12 @@ def parse_long_header(data: bytes) -> tuple[Header, DataHeader]:
 def long_header_identity(data: bytes) -> Header:
     """Return the meter header of a 12-byte long header (``parse_long_header``'s first half).
 
-    The manufacturer code and id of each secondary address are decoded once and cached.
     Raises FrameError if ``data`` is shorter than 12 bytes or a field is invalid.
     """
     if len(data) < LONG_HEADER_LEN:
         raise FrameError(f"long header needs {LONG_HEADER_LEN} bytes, got {len(data)}")
-    address = data[0:6]
-    identity = _IDENTITIES.get(address)
-    if identity is None:
-        identity = (manufacturer_code(int.from_bytes(data[4:6], "little")), bcd_id(data[0:4]))
-        if len(_IDENTITIES) >= _IDENTITY_LIMIT:
-            _IDENTITIES.clear()  # bounded, so hostile input cannot grow it
-        _IDENTITIES[address] = identity
-    return Header(identity[0], identity[1], data[6], data[7], data[8], data[9])
+    code = manufacturer_of(data[4:6])
+    return Header(code, bcd_id(data[0:4]), data[6], data[7], data[8], data[9])
 
 
 def parse_short_header(data: bytes) -> DataHeader:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from meterflow.errors import CrcError, FrameError
 from readers.crc import BLOCK_CHECK, crc16_en13757
-from readers.header import manufacturer_code, manufacturer_number
+from readers.header import manufacturer_code, manufacturer_number, manufacturer_of
 from readers.model import Header
 
 FrameFormat = Literal["A", "B"]
@@ -18,9 +18,6 @@ LINK_LEN = 10  # L, C, M (2), A (6): the first block of format A
 DATA_BLOCK = 16  # format A: every later block holds 16 bytes before its CRC
 B_FIRST_SPAN = 126  # format B: bytes covered by the CRC of blocks 1 and 2
 CRC_LEN = 2
-# Manufacturer code and printed id by raw M and A fields: meters repeat, so decode once.
-_IDENTITIES: dict[bytes, tuple[str, str]] = {}
-_IDENTITY_LIMIT = 65536
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,14 +46,8 @@ def address_header(
     The id is printed most significant byte first: 8 digits for BCD ids, hex otherwise
     (some radio meters use binary ids). Raises FrameError if M is not a valid code.
     """
-    address = m_field + a_field
-    identity = _IDENTITIES.get(address)
-    if identity is None:
-        identity = (manufacturer_code(int.from_bytes(m_field, "little")), a_field[3::-1].hex())
-        if len(_IDENTITIES) >= _IDENTITY_LIMIT:
-            _IDENTITIES.clear()  # bounded, so hostile input cannot grow it
-        _IDENTITIES[address] = identity
-    return Header(identity[0], identity[1], a_field[4], a_field[5], access_no, status)
+    code = manufacturer_of(m_field)
+    return Header(code, a_field[3::-1].hex(), a_field[4], a_field[5], access_no, status)
 
 
 def address_fields(header: Header) -> tuple[bytes, bytes]:

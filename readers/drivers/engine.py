@@ -5,6 +5,7 @@ modifiers; manufacturer-specific payloads go through a small named hook instead.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import tomllib
@@ -85,8 +86,11 @@ class Driver:
     hook: str | None = None
     generic: bool = False
     tests: tuple[Mapping[str, Any], ...] = ()
-    # Which record feeds each field, by record layout (filled as layouts are seen).
-    plans: dict[Layout, Plan] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    # Which record feeds each field, by record layout (filled as layouts are seen), least
+    # recently used first.
+    plans: collections.OrderedDict[Layout, Plan] = dataclasses.field(
+        default_factory=collections.OrderedDict, compare=False, repr=False
+    )
 
     def detects(self, header: Header) -> bool:
         """Return whether this driver handles the meter ``header`` names."""
@@ -126,10 +130,12 @@ def _plan(driver: Driver, records: tuple[Record, ...], layout: Layout | None) ->
         return _match(driver, records)
     plans = driver.plans
     plan = plans.get(layout)
-    if plan is None:
-        if len(plans) >= _PLAN_LIMIT:
-            plans.clear()  # bounded, so hostile input cannot grow it
-        plan = plans[layout] = _match(driver, records)
+    if plan is not None:
+        plans.move_to_end(layout)
+        return plan
+    if len(plans) >= _PLAN_LIMIT:
+        plans.popitem(last=False)  # bounded, so hostile input cannot grow it
+    plan = plans[layout] = _match(driver, records)
     return plan
 
 
