@@ -11,7 +11,8 @@ simulator as their own processes (``meterflow notify sink`` / ``sms-gateway``). 
 * sender: W ``Worker`` processes from the first claim to the last delivery marked sent,
   routing, rendering, marking 'sending' and 'sent' (one commit per message) included.
 
-Printed: notices/s, e-mails/s and SMS/s of the sender, e-mails/s of the bare loop, the ratio.
+Printed: notices/s, e-mails/s and SMS/s of the sender, e-mails/s of the bare loop run before
+and after it (the machine is shared and noisy), and the ratio to the better of the two.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import psycopg
 
-from billing_engine.notify.channels import Outgoing
+from billing_engine.notify.channels import Channel, Outgoing
 from billing_engine.notify.rate import RetryPolicy
 from billing_engine.notify.render import Renderer
 from billing_engine.notify.sms import SmsapiChannel
@@ -125,23 +126,30 @@ def bare_loop(count: int) -> float:
     return count / elapsed
 
 
-def run_worker(url: str) -> None:
-    """One sender process: deliver until nothing is due."""
-    channels = [
+def channels() -> list[Channel]:
+    """The sender's channels, to the simulators."""
+    return [
         SmtpChannel(SmtpConfig.from_url(f"smtp://127.0.0.1:{SMTP_PORT}"), SENDER),
         SmsapiChannel(f"http://127.0.0.1:{SMS_PORT}", "sandbox-token", "MPWiK"),
     ]
+
+
+def run_worker(url: str, lanes: int) -> None:
+    """One sender process: deliver until nothing is due."""
     config = WorkerConfig(
-        policy=RetryPolicy(base_s=1), links=(SECRET, "http://ibok.example"), batch_size=500
+        policy=RetryPolicy(base_s=1),
+        links=(SECRET, "http://ibok.example"),
+        batch_size=500,
+        lanes=lanes,
     )
     with Worker(url, channels, config) as worker:
         worker.run(once=True)
 
 
-def sender(url: str, workers: int) -> tuple[float, int, int]:
+def sender(url: str, workers: int, lanes: int) -> tuple[float, int, int]:
     """Seconds for ``workers`` processes to deliver everything; e-mails and SMS sent."""
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=run_worker, args=(url,)) for _ in range(workers)]
+    procs = [context.Process(target=run_worker, args=(url, lanes)) for _ in range(workers)]
     started = time.perf_counter()
     for proc in procs:
         proc.start()
@@ -149,7 +157,7 @@ def sender(url: str, workers: int) -> tuple[float, int, int]:
         proc.join()
     elapsed = time.perf_counter() - started
     with psycopg.connect(url) as conn:
-        rows = dict(
+        rows: dict[str, int] = dict(
             conn.execute(
                 "SELECT channel, count(*) FROM notify_deliveries WHERE status = 'sent'"
                 " GROUP BY channel"
@@ -168,13 +176,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notices", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--lanes", type=int, default=4, help="sending streams per worker")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="mf-bench-mail-"))
     url = make_database(args.notices)
     procs = start_simulators(folder)
     try:
-        bare = bare_loop(min(args.notices, 10_000))
-        elapsed, emails, sms = sender(url, args.workers)
+        sample = min(args.notices, 10_000)
+        bare_before = bare_loop(sample)
+        elapsed, emails, sms = sender(url, args.workers, args.lanes)
+        bare_after = bare_loop(sample)
     finally:
         for proc in procs:
             proc.terminate()
@@ -182,13 +193,20 @@ def main() -> None:
         drop_database(url)
         shutil.rmtree(folder, ignore_errors=True)
     rate = emails / elapsed
-    print(f"notices: {args.notices} ({emails} e-mails, {sms} SMS), {args.workers} worker(s)")
+    print(
+        f"notices: {args.notices} ({emails} e-mails, {sms} SMS), "
+        f"{args.workers} worker(s) x {args.lanes} lane(s)"
+    )
     print(
         f"sender:    {args.notices / elapsed:8.0f} notices/s, {rate:7.0f} e-mails/s, "
         f"{sms / elapsed:6.0f} SMS/s ({elapsed:.1f} s)"
     )
-    print(f"bare loop: {bare:8.0f} e-mails/s (smtplib, one connection, pre-built messages)")
-    print(f"ratio sender/bare (e-mails/s): {rate / bare:.2f}  (goal >= 0.5)")
+    bare = max(bare_before, bare_after)
+    print(
+        f"bare loop: {bare_before:8.0f} e-mails/s before, {bare_after:.0f} after "
+        f"(smtplib, one connection, pre-built messages)"
+    )
+    print(f"ratio sender/best bare (e-mails/s): {rate / bare:.2f}  (goal >= 0.5)")
 
 
 if __name__ == "__main__":

@@ -75,16 +75,16 @@ def build_worker(settings: Settings, crash_after_send: str | None = None) -> Wor
     from billing_engine.notify.worker import Worker, WorkerConfig
 
     url = _database_url(settings)
-    channels: list[Channel] = [
-        SmtpChannel(
-            SmtpConfig.from_url(settings.notify_smtp_url),
-            settings.notify_mail_from,
-            settings.notify_tls_cafile,
-        ),
-        SmsapiChannel(
-            settings.notify_sms_url, settings.notify_sms_token, settings.notify_sms_sender
-        ),
-    ]
+    smtp = SmtpConfig.from_url(settings.notify_smtp_url)
+
+    def channels() -> list[Channel]:
+        return [
+            SmtpChannel(smtp, settings.notify_mail_from, settings.notify_tls_cafile),
+            SmsapiChannel(
+                settings.notify_sms_url, settings.notify_sms_token, settings.notify_sms_sender
+            ),
+        ]
+
     config = WorkerConfig(
         policy=RetryPolicy(settings.notify_max_attempts, float(settings.notify_retry_base_s)),
         limits={
@@ -93,6 +93,7 @@ def build_worker(settings: Settings, crash_after_send: str | None = None) -> Wor
         },
         links=(link_secret(settings), settings.portal_base_url or f"http://{settings.portal_bind}"),
         crash_after_send=crash_after_send,
+        lanes=settings.notify_lanes,
     )
     return Worker(url, channels, config)
 

@@ -17,7 +17,8 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from billing_engine.db import connect
@@ -58,43 +59,75 @@ class WorkerConfig:
     limits: Mapping[str, TokenBucket] = field(default_factory=dict)
     links: tuple[str, str] | None = None
     batch_size: int = 200
+    # Parallel sending streams, each with its own database session and channel connections:
+    # a real SMTP relay answers in tens of milliseconds, so one stream would mostly wait.
+    lanes: int = 1
     poll_s: float = 1.0
     # Test hook: SIGKILL this process right after a send on this channel returns.
     crash_after_send: str | None = None
     rng: random.Random = field(default_factory=random.Random)
 
 
+@dataclass
+class _Lane:
+    """One sending stream: a database session and a connection per channel."""
+
+    conn: store.Conn
+    channels: dict[str, Channel]
+
+
 class Worker:
-    """One sender process: ``with Worker(...) as w: w.run()`` (or ``w.step()`` in tests)."""
+    """One sender process: ``with Worker(...) as w: w.run()`` (or ``w.step()`` in tests).
+
+    ``channels`` makes one set of channel adapters; it is called once per lane.
+    """
 
     def __init__(
         self,
         conninfo: str,
-        channels: Sequence[Channel],
+        channels: Callable[[], Sequence[Channel]],
         config: WorkerConfig | None = None,
         renderer: Renderer | None = None,
     ) -> None:
         self.conninfo = conninfo
-        self.channels = {c.name: c for c in channels}
+        self.make_channels = channels
         self.config = config or WorkerConfig()
         self.renderer = renderer or Renderer()
         self.counts = Counts()
         self.worker_id = 0
         self._conn: store.Conn | None = None
+        self._lanes: list[_Lane] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._count_lock = threading.Lock()
 
     def __enter__(self) -> Worker:
-        self._conn = connect(self.conninfo, autocommit=True)
-        while True:
-            self.worker_id = secrets.randbelow(2**31 - 1) + 1
-            if store.lock_worker(self._conn, self.worker_id):
-                break
-        self.recover()
+        try:
+            self._conn = connect(self.conninfo, autocommit=True)
+            while True:
+                self.worker_id = secrets.randbelow(2**31 - 1) + 1
+                if store.lock_worker(self._conn, self.worker_id):
+                    break
+            for _ in range(max(1, self.config.lanes)):
+                channels = {c.name: c for c in self.make_channels()}
+                self._lanes.append(_Lane(connect(self.conninfo, autocommit=True), channels))
+            if len(self._lanes) > 1:
+                self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="notify")
+            self.recover()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        for lane in self._lanes:
+            for channel in lane.channels.values():
+                channel.close()
+            lane.conn.close()
+        self._lanes = []
         conn, self._conn = self._conn, None
-        for channel in self.channels.values():
-            channel.close()
         if conn is not None:
             try:
                 store.release(conn, self.worker_id)
@@ -107,6 +140,13 @@ class Worker:
         if self._conn is None:
             raise StoreError("the worker is not started: use it as a context manager")
         return self._conn
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        """The channels this worker sends on (those of its first lane)."""
+        if not self._lanes:
+            raise StoreError("the worker is not started: use it as a context manager")
+        return self._lanes[0].channels
 
     def recover(self) -> None:
         """Resolve deliveries that dead workers left claimed or in the middle of a send."""
@@ -142,7 +182,7 @@ class Worker:
         routed = store.route(self.conn, self.config.batch_size)
         self.counts.routed += routed
         progressed, wait_s = routed > 0, 0.0
-        for name, channel in self.channels.items():
+        for name in self.channels:
             bucket = self.config.limits.get(name)
             allowed = self.config.batch_size if bucket is None else bucket.available()
             allowed = min(allowed, self.config.batch_size)
@@ -155,7 +195,7 @@ class Worker:
             if bucket is not None:
                 bucket.take(len(claimed))
             if claimed:
-                self._send_all(channel, claimed)
+                self._dispatch(name, claimed)
                 progressed = True
         return progressed, wait_s
 
@@ -167,32 +207,45 @@ class Worker:
         ).fetchone()
         return bool(row and row[0])
 
-    def _send_all(self, channel: Channel, claimed: list[Claimed]) -> None:
+    def _dispatch(self, channel: str, claimed: list[Claimed]) -> None:
+        """Send the claimed deliveries, split across the lanes."""
+        lanes = self._lanes
+        if self._pool is None:
+            self._send_all(lanes[0], channel, claimed)
+            return
+        parts = [(lane, claimed[i :: len(lanes)]) for i, lane in enumerate(lanes)]
+        futures = [self._pool.submit(self._send_all, lane, channel, part) for lane, part in parts]
+        for future in futures:
+            future.result()
+
+    def _send_all(self, lane: _Lane, name: str, claimed: list[Claimed]) -> None:
         previous: Outcome | None = None
         for item in claimed:
             try:
                 message = self._message(item)
             except DeliveryError as exc:
-                self._commit(previous)
+                self._commit(lane, previous)
                 previous = self._failure(item, item.attempts + 1, exc)
                 continue
-            self._commit(previous, sending=item)
-            previous = self._attempt(channel, item, message)
-        self._commit(previous)
+            self._commit(lane, previous, sending=item)
+            previous = self._attempt(lane.channels[name], item, message)
+        self._commit(lane, previous)
 
-    def _commit(self, outcome: Outcome | None, sending: Claimed | None = None) -> None:
+    def _commit(self, lane: _Lane, outcome: Outcome | None, sending: Claimed | None = None) -> None:
         """One commit: the last attempt's result and the next delivery's 'sending' mark."""
         if outcome is None and sending is None:
             return
-        conn = self.conn
+        conn = lane.conn
         with conn.pipeline(), conn.transaction():
             # Safe without a disk flush: see store's docstring (recovery after a server crash).
             conn.execute("SET LOCAL synchronous_commit = off")
             if outcome is not None:
                 store.record(conn, outcome)
-                self.counts.add(outcome)
             if sending is not None:
                 store.mark_sending(conn, sending)
+        if outcome is not None:
+            with self._count_lock:
+                self.counts.add(outcome)
 
     def _attempt(self, channel: Channel, item: Claimed, message: Outgoing) -> Outcome:
         attempt = item.attempts + 1

@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from billing_engine.notify.channels import Channel
 from billing_engine.notify.rate import RetryPolicy
 from billing_engine.notify.sms import SmsapiChannel
 from billing_engine.notify.smtp import SmtpChannel, SmtpConfig
@@ -78,10 +79,13 @@ def gateway() -> Iterator[SmsGateway]:
 @contextmanager
 def make_worker(url: str, sink: SmtpSink, gateway: SmsGateway, **config: Any) -> Iterator[Worker]:
     """A started worker sending to ``sink`` and ``gateway`` (retries without waiting)."""
-    channels = [
-        SmtpChannel(SmtpConfig.from_url(f"smtp://127.0.0.1:{sink.port}"), MAIL_FROM),
-        SmsapiChannel(gateway.url, "test-token", "MPWiK"),
-    ]
+
+    def channels() -> list[Channel]:
+        return [
+            SmtpChannel(SmtpConfig.from_url(f"smtp://127.0.0.1:{sink.port}"), MAIL_FROM),
+            SmsapiChannel(gateway.url, "test-token", "MPWiK"),
+        ]
+
     config.setdefault("policy", RetryPolicy(max_attempts=3, base_s=0))
     config.setdefault("links", (SECRET, "http://portal.test"))
     with Worker(url, channels, WorkerConfig(**config)) as worker:

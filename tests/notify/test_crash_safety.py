@@ -35,6 +35,8 @@ def _sender(url: str, sink: SmtpSink, gateway: SmsGateway, crash: str | None) ->
         "METERFLOW_NOTIFY_SMS_URL": gateway.url,
         "METERFLOW_NOTIFY_SMS_TOKEN": "test-token",
         "METERFLOW_NOTIFY_RETRY_BASE_S": "0",
+        # One lane: the kill lands after exactly one send (with L lanes, up to L in flight).
+        "METERFLOW_NOTIFY_LANES": "1",
         "METERFLOW_SECRET_KEY": SECRET,
         "METERFLOW_LOG_LEVEL": "WARNING",
     }

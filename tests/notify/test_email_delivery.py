@@ -192,3 +192,14 @@ def test_wrong_password_is_a_temporary_delivery_error(
         channel.send(Outgoing("mf-2-email", "jan@example.pl", "Próba", "Treść"))
     channel.close()
     assert not refused.value.permanent  # staff fix the credentials; notices wait
+
+
+def test_several_lanes_send_each_notice_once(
+    notify_db: str, sink: SmtpSink, gateway: SmsGateway
+) -> None:
+    with psycopg.connect(notify_db) as conn:
+        notices = [add_notice(conn, "payment_demand", add_customer(conn), DEMAND) for _ in range(9)]
+    with make_worker(notify_db, sink, gateway, lanes=3) as worker:
+        counts = worker.run(once=True)
+    assert (counts.sent, sink.count) == (9, 9)
+    assert all(sink.copies(f"<mf-{n}-email@mpwik.example>") == 1 for n in notices)
