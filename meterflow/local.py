@@ -16,6 +16,9 @@ from meterflow.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
+# The embedded broker keeps offline messages only for named clients (any name, no password).
+EMBEDDED_BROKER_USER = "meterflow"
+
 # Limits match deploy/mosquitto.conf: ingest holds up to its Receive Maximum of QoS 1 messages
 # unacknowledged until its batch commits, and a slow consumer's queue must not drop messages.
 MOSQUITTO_CONF = """\
@@ -68,7 +71,8 @@ def start_broker(supervisor: Supervisor, data_dir: Path) -> tuple[str, str]:
     """Start a local broker under ``supervisor``; return (URL, MQTT protocol version).
 
     Mosquitto when the binary is installed (MQTT 5), else the embedded amqtt broker, which
-    speaks MQTT 3.1.1 only.
+    speaks MQTT 3.1.1 only; its URL names a user, so the sessions of ingest and the
+    collectors keep QoS 1 messages while they are offline.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(18830)
@@ -80,12 +84,14 @@ def start_broker(supervisor: Supervisor, data_dir: Path) -> tuple[str, str]:
         conf.write_text(MOSQUITTO_CONF.format(port=port, data=data_dir.resolve()))
         supervisor.start("broker", [mosquitto, "-c", str(conf)])
         protocol = "5"
+        user = ""
     else:
         supervisor.start("broker", [sys.executable, "-m", "meterflow.embedded_broker", str(port)])
         protocol = "3.1.1"
+        user = f"{EMBEDDED_BROKER_USER}@"
     wait_for_port(port)
     log.info("local broker (%s) on 127.0.0.1:%d", "mosquitto" if mosquitto else "amqtt", port)
-    return f"mqtt://127.0.0.1:{port}", protocol
+    return f"mqtt://{user}127.0.0.1:{port}", protocol
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
