@@ -85,29 +85,21 @@ def fast_drafts(
     if now < end + window or floor_litres != floor_litres.to_integral_value():
         return FastResult([], list(contract_ids))
     versions = {tid: _single_version(t, period) for tid, t in tariffs.items()}
-    with conn.transaction():
-        # The nearest-reading sort of a batch fits in memory with this much; the CTEs'
-        # row estimates are 1, which would make the planner join them by nested loops.
-        conn.execute("SET LOCAL work_mem = '64MB'")
-        conn.execute("SET LOCAL enable_nestloop = off")
-        found = conn.execute(
-            _COMMON_CASE,
-            {
-                "ids": list(contract_ids),
-                "ps": period.start,
-                "pe": period.end,
-                "prev": period.start - timedelta(days=1),
-                "s": start,
-                "e": end,
-                "win": window,
-                "near": timedelta(days=rules.boundary_window_days + 1),
-                "today": (now - timedelta(days=2)).date(),
-            },
-        ).fetchall()
+    params = {
+        "ids": list(contract_ids),
+        "ps": period.start,
+        "pe": period.end,
+        "prev": period.start - timedelta(days=1),
+        "s": start,
+        "e": end,
+        "win": window,
+        "near": timedelta(days=rules.boundary_window_days + 1),
+        "today": (now - timedelta(days=2)).date(),
+    }
     seconds = int((end - start).total_seconds())
     taken = [
         row
-        for row in map(_Row._make, found)
+        for row in _common_case(conn, params)
         if versions.get(row.tariff_id) is not None
         and row.litres is not None
         and row.start_source in ACTUAL_SOURCES
@@ -116,6 +108,51 @@ def fast_drafts(
     drafts = _price(taken, period, versions, series)
     done = {d.contract_id for d in drafts}
     return FastResult(drafts, [cid for cid in contract_ids if cid not in done])
+
+
+def _common_case(conn: Conn, params: dict[str, object]) -> list[_Row]:
+    """Candidate rows: three simple set-based reads joined here (no CTE misestimates)."""
+    with conn.transaction():
+        # Index lookups for a batch: compiling them (JIT, costed high on a big table) or
+        # starting parallel workers costs more than running them. The nearest-reading sort
+        # fits in memory with this much.
+        conn.execute("SET LOCAL jit = off")
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        candidates = conn.execute(_CANDIDATES, params).fetchall()
+        meters = [c[5] for c in candidates]
+        near = conn.execute(_NEAREST, {**params, "meters": meters}).fetchall()
+        found = conn.execute(_OPENINGS, params).fetchall()
+    nearest = {(r[0], r[1]): r[2] for r in near}
+    openings = {(r[0], r[1]): (r[2], r[3]) for r in found}
+    rows = []
+    for contract_id, customer_id, tariff_id, water, sewage, meter in candidates:
+        opening = openings.get((contract_id, meter))
+        source, start_m3 = opening or ("remote", nearest.get((meter, params["s"])))
+        end_m3 = nearest.get((meter, params["e"]))
+        rows.append(
+            _Row(
+                contract_id,
+                customer_id,
+                tariff_id,
+                water,
+                sewage,
+                source,
+                start_m3,
+                end_m3,
+                _litres(start_m3, end_m3),
+                meter,
+            )
+        )
+    return rows
+
+
+def _litres(start_m3: Decimal | None, end_m3: Decimal | None) -> int | None:
+    """Whole litres from ``start_m3`` to ``end_m3``; None if either is missing or inexact."""
+    if start_m3 is None or end_m3 is None:
+        return None
+    litres = (end_m3 - start_m3) * 1000
+    return int(litres) if litres == litres.to_integral_value() else None
 
 
 def _single_version(tariff: Tariff, period: BillingPeriod) -> TariffVersion | None:
@@ -215,7 +252,7 @@ class _Templates:
         vat: int,
         series: str,
     ) -> InvoiceDraft:
-        """The draft of one fast-path row (see ``_COMMON_CASE`` for its columns)."""
+        """The draft of one fast-path row (see ``_Row``)."""
         start_m3, end_m3 = row.start_m3 or ZERO, row.end_m3 or ZERO
         volume = end_m3 - start_m3 - ZERO
         rate = version.vat_rate
@@ -248,55 +285,47 @@ def _near(at: str) -> str:
     """Remote readings of the batch's meters in the window around ``at``."""
     return (
         f"SELECT r.meter_id, {at}::timestamptz AS at, r.read_at, r.value FROM readings r"
-        f" WHERE r.meter_id = ANY(ARRAY(SELECT meter_id FROM k)) AND {VOLUME}"
+        f" WHERE r.meter_id = ANY(%(meters)s) AND {VOLUME}"
         f" AND r.read_at BETWEEN {at} - %(win)s AND {at} + %(win)s"
     )
 
 
-# Columns: contract, customer, tariff, water, sewage, start source, start m3, end m3,
-# litres (NULL unless exact and both boundaries found), meter. The nearest reading to a
-# boundary wins, the earlier one on a tie (as ``consumption.find_boundary``).
-_COMMON_CASE = f"""
-WITH k AS (
-    SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, m.meter_id
-    FROM contracts c JOIN meter_installations m USING (service_point_id)
-    WHERE c.contract_id = ANY(%(ids)s)
-      AND c.valid_from <= %(ps)s AND (c.valid_to IS NULL OR c.valid_to >= %(pe)s)
-      AND m.role = 'main' AND m.installed_on < %(ps)s
-      AND (m.removed_on IS NULL OR m.removed_on >= %(pe)s)
-      AND NOT EXISTS (
-          SELECT 1 FROM meter_installations o
-          WHERE o.service_point_id = c.service_point_id
-            AND o.installation_id <> m.installation_id
-            AND o.installed_on <= %(pe)s AND (o.removed_on IS NULL OR o.removed_on >= %(ps)s))
-      AND NOT EXISTS (
-          SELECT 1 FROM customer_readings r
-          WHERE r.contract_id = c.contract_id
-            AND (r.read_on BETWEEN %(ps)s - %(near)s AND %(pe)s + %(near)s
-                 OR r.read_on >= %(today)s))
-), near AS (
-    SELECT DISTINCT ON (meter_id, at) meter_id, at, value
-    FROM ({_near("%(s)s")} UNION ALL {_near("%(e)s")}) x
-    ORDER BY meter_id, at, greatest(read_at - at, at - read_at), read_at
-), o AS (
+# Contracts of the common shape: whole period, one main meter fitted before it and kept
+# through it, no other meter, no hand-entered reading near it (or possibly in the future).
+_CANDIDATES = """
+SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, m.meter_id
+FROM contracts c JOIN meter_installations m USING (service_point_id)
+WHERE c.contract_id = ANY(%(ids)s)
+  AND c.valid_from <= %(ps)s AND (c.valid_to IS NULL OR c.valid_to >= %(pe)s)
+  AND m.role = 'main' AND m.installed_on < %(ps)s
+  AND (m.removed_on IS NULL OR m.removed_on >= %(pe)s)
+  AND NOT EXISTS (
+      SELECT 1 FROM meter_installations o
+      WHERE o.service_point_id = c.service_point_id AND o.installation_id <> m.installation_id
+        AND o.installed_on <= %(pe)s AND (o.removed_on IS NULL OR o.removed_on >= %(ps)s))
+  AND NOT EXISTS (
+      SELECT 1 FROM customer_readings r
+      WHERE r.contract_id = c.contract_id
+        AND (r.read_on BETWEEN %(ps)s - %(near)s AND %(pe)s + %(near)s
+             OR r.read_on >= %(today)s))
+"""
+
+# The remote reading nearest each boundary, the earlier one on a tie (as
+# ``consumption.find_boundary``).
+_NEAREST = f"""
+SELECT DISTINCT ON (meter_id, at) meter_id, at, value
+FROM ({_near("%(s)s")} UNION ALL {_near("%(e)s")}) x
+ORDER BY meter_id, at, greatest(read_at - at, at - read_at), read_at
+"""
+
+# The previous period's billed end at this period's start; a correction's end wins.
+_OPENINGS = """
+SELECT contract_id, meter_id, source, value_m3 FROM (
     SELECT DISTINCT ON (i.contract_id, br.meter_id)
-           i.contract_id, br.meter_id, br.value_m3, br.source, br.on_date
+           i.contract_id, br.meter_id, br.source, br.value_m3, br.on_date
     FROM invoices i JOIN billed_readings br USING (invoice_id)
     WHERE i.contract_id = ANY(%(ids)s) AND i.period_end = %(prev)s AND br.boundary = 'end'
     ORDER BY i.contract_id, br.meter_id, i.invoice_id DESC
-), b AS (
-    SELECT k.contract_id, k.customer_id, k.tariff_id, k.water, k.sewage,
-           CASE WHEN o.value_m3 IS NULL THEN 'remote' ELSE o.source END AS start_source,
-           coalesce(o.value_m3, ns.value) AS start_m3, ne.value AS end_m3, k.meter_id
-    FROM k
-    LEFT JOIN o ON o.contract_id = k.contract_id AND o.meter_id = k.meter_id
-                AND o.on_date = %(ps)s
-    LEFT JOIN near ns ON ns.meter_id = k.meter_id AND ns.at = %(s)s
-    LEFT JOIN near ne ON ne.meter_id = k.meter_id AND ne.at = %(e)s
-)
-SELECT contract_id, customer_id, tariff_id, water, sewage, start_source, start_m3, end_m3,
-       CASE WHEN (end_m3 - start_m3) * 1000 = trunc((end_m3 - start_m3) * 1000)
-            THEN ((end_m3 - start_m3) * 1000)::bigint END AS litres,
-       meter_id
-FROM b
+) o
+WHERE on_date = %(ps)s
 """
