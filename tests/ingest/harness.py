@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import paho.mqtt.client as paho
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from ingest.mqtt import BrokerAddress
 from ingest.worker import Worker
@@ -59,7 +59,7 @@ def running_worker(settings: Settings) -> Iterator[Worker]:
 class Publisher:
     """A QoS 1 publisher that waits until the broker has every message."""
 
-    def __init__(self, url: str, protocol: paho.MQTTProtocolVersion = paho.MQTTv5) -> None:
+    def __init__(self, url: str, protocol: MQTTProtocolVersion = paho.MQTTv5) -> None:
         address = BrokerAddress.parse(url)
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
