@@ -4,9 +4,10 @@ The common case: a contract covering the whole period, one main meter fitted bef
 not removed in it, no other meter, no customer or inspector reading near it, one tariff
 version for the whole period, the start from the previous invoice's actual end reading (or
 the remote reading nearest the start) and the remote reading nearest the end, both in the
-boundary window, the register going up, and use below the jump floor. SQL finds both
-boundary readings and the exact volume in litres; NumPy prices water, sewage, the fee and
-the VAT on int64 grosze (prices in 1/10,000 PLN, rates in 1/10,000). Every other contract
+boundary window, the register going up, and use below the jump floor. Set-based SQL finds
+the candidates, both boundary readings (``DISTINCT ON`` the nearest) and the openings; the
+volume is taken in exact litres; NumPy prices water, sewage, the fee and the VAT on int64
+grosze (prices in 1/10,000 PLN, rates in 1/10,000). Every other contract
 goes to the full rules, which give the very same invoice for a common-case contract
 (``tests/billing/test_fast_path.py`` proves it on a varied population).
 """
