@@ -127,20 +127,29 @@ def _when(reading: LastReading) -> date:
 
 def announcements(conn: Conn, customer_id: int, limit: int = 20) -> list[DictRow]:
     """Current and coming announcements for the customer's premises (or for everybody)."""
-    return conn.execute(
-        "SELECT a.announcement_id, a.kind, a.title, a.body, a.starts_at, a.ends_at"
-        " FROM announcements a WHERE a.ends_at > now() AND ("
-        "  NOT EXISTS (SELECT 1 FROM announcement_streets s"
-        "              WHERE s.announcement_id = a.announcement_id)"
-        "  OR EXISTS (SELECT 1 FROM announcement_streets s"
-        "   JOIN service_points sp ON lower(sp.address) LIKE lower(s.street) || '%%'"
-        "    AND (s.city = '' OR lower(sp.city) = lower(s.city))"
-        "   JOIN contracts c ON c.service_point_id = sp.service_point_id"
-        "   WHERE s.announcement_id = a.announcement_id AND c.customer_id = %s"
-        "    AND coalesce(c.valid_to, 'infinity'::date) >= current_date))"
-        " ORDER BY a.starts_at LIMIT %s",
-        (customer_id, limit),
-    ).fetchall()
+    return conn.execute(_ANNOUNCEMENTS, {"customer_id": customer_id, "limit": limit}).fetchall()
+
+
+# The customer's own premises are found first (a handful of rows), so a street's prefix is
+# matched against them only, never against every service point of the utility.
+_ANNOUNCEMENTS = """
+WITH premises AS MATERIALIZED (
+    SELECT lower(sp.address) AS address, lower(sp.city) AS city
+    FROM contracts c JOIN service_points sp USING (service_point_id)
+    WHERE c.customer_id = %(customer_id)s
+      AND coalesce(c.valid_to, 'infinity'::date) >= current_date
+)
+SELECT a.announcement_id, a.kind, a.title, a.body, a.starts_at, a.ends_at
+FROM announcements a
+WHERE a.ends_at > now()
+  AND (NOT EXISTS (SELECT 1 FROM announcement_streets s
+                   WHERE s.announcement_id = a.announcement_id)
+       OR EXISTS (SELECT 1 FROM announcement_streets s JOIN premises p
+                  ON p.address LIKE lower(s.street) || '%%'
+                  AND (s.city = '' OR p.city = lower(s.city))
+                  WHERE s.announcement_id = a.announcement_id))
+ORDER BY a.starts_at LIMIT %(limit)s
+"""
 
 
 def invoices(conn: Conn, customer_id: int, limit: int = 60) -> list[DictRow]:

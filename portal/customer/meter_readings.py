@@ -28,19 +28,19 @@ class HistoryRow:
     used_m3: Decimal | None
 
 
-def history(conn: Conn, meter_id: str, days: int = 400) -> list[HistoryRow]:
-    """The meter's readings (one remote reading per day, own, inspector, estimates), newest
-    first, each with the use since the line before it."""
+def history(conn: Conn, meter_id: str, days: int = 400, limit: int = 120) -> list[HistoryRow]:
+    """The meter's newest ``limit`` readings of the last ``days`` (one remote reading per day,
+    own, inspector, estimates), newest first, each with the use since the line before it."""
     since = datetime.now(UTC) - timedelta(days=days)
-    rows = conn.execute(_HISTORY, {"meter": meter_id, "since": since}).fetchall()
+    rows = conn.execute(_HISTORY, {"meter": meter_id, "since": since, "limit": limit + 1})
     out: list[HistoryRow] = []
     previous: Decimal | None = None
-    for row in rows:
+    for row in reversed(rows.fetchall()):
         used = row["value"] - previous if previous is not None else None
         out.append(HistoryRow(row["day"], row["value"], row["source"], used))
         previous = row["value"]
     out.reverse()
-    return out
+    return out[:limit]
 
 
 def rule_history(conn: Conn, meter_id: str, now: datetime) -> list[MeterReading]:
@@ -120,5 +120,5 @@ UNION ALL
 SELECT b.on_date, b.value_m3, 'estimate' FROM billed_readings b
 WHERE b.meter_id = %(meter)s AND b.source = 'estimate'
   AND b.on_date >= (%(since)s AT TIME ZONE 'Europe/Warsaw')::date
-ORDER BY 1, 3
+ORDER BY 1 DESC, 3 DESC LIMIT %(limit)s
 """
