@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import threading
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from meterflow.errors import ConfigError
 from meterflow.settings import Settings
+
+WARSAW = ZoneInfo("Europe/Warsaw")
 
 if TYPE_CHECKING:
     from billing_engine.notify.channels import Channel
@@ -53,6 +57,9 @@ def register(subparsers: Any) -> None:
     announce.add_argument("announcement_id", type=int)
     announce.add_argument("--group", help="only customers of this billing group")
     announce.set_defaults(handler=_announce)
+    due = commands.add_parser("queue-due", help="queue overdue reminders and contract endings")
+    due.add_argument("--today", type=date.fromisoformat, help="ISO date (default: today)")
+    due.set_defaults(handler=_queue_due)
     sink = commands.add_parser("sink", help="local SMTP server keeping mails as .eml files")
     sink.add_argument("--dir", type=Path, help="folder (default: DATA_DIR/mail)")
     sink.add_argument("--port", type=int, default=8025)
@@ -170,6 +177,18 @@ def _announce(args: argparse.Namespace, settings: Settings) -> int:
     with connect(_database_url(settings)) as conn:
         queued = fan_out_announcement(conn, args.announcement_id, args.group)
     print(f"queued {queued} notices of announcement {args.announcement_id}")
+    return 0
+
+
+def _queue_due(args: argparse.Namespace, settings: Settings) -> int:
+    from billing_engine.db import connect
+    from billing_engine.notify.due import queue_contract_endings, queue_overdue_reminders
+
+    today = args.today or datetime.now(WARSAW).date()
+    with connect(_database_url(settings)) as conn:
+        overdue = queue_overdue_reminders(conn, today)
+        endings = queue_contract_endings(conn, today)
+    print(f"queued {overdue} overdue reminders and {endings} contract-ending notices")
     return 0
 
 
