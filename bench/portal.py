@@ -216,6 +216,30 @@ def _busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used by ``root``, its live children and the children it has reaped
+    (gunicorn's recycled workers, PostgreSQL's ended backends)."""
+    ticks = sum(int(x) for x in _stat(root)[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = _stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[1]) == root:
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(_stat(conn.info.backend_pid)[1])
+
+
 def serve(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     """Start gunicorn with the deployment's configuration on a free port."""
     port = free_port()
@@ -257,11 +281,16 @@ def measure(
         try:
             users = [login(base, email) for email in emails]
             _check_pages(base, users)
+            roots = (server.pid, _postmaster(url))
             for name, path in PAGES:
                 run_wrk(base, users, path, 2)  # warm up
                 busy = _busy_seconds()
+                used = [tree_cpu_seconds(root) for root in roots]
                 results[name] = run_wrk(base, users, path, seconds)
                 results[name]["machine_busy_s"] = _busy_seconds() - busy
+                after = [tree_cpu_seconds(root) for root in roots]
+                results[name]["app_cpu_s"] = after[0] - used[0]
+                results[name]["db_cpu_s"] = after[1] - used[1]
         finally:
             server.terminate()
             server.wait(20)
@@ -272,12 +301,19 @@ def report(results: dict[str, dict[str, float]], seconds: float) -> bool:
     """Print the figures; return True if the goal is met."""
     trivial = results["trivial"]["rps"]
     cores = os.cpu_count() or 1
+    print(
+        "page          req/s  p50 ms  p99 ms  x trivial  errors | CPU ms per request:"
+        " gunicorn  postgres  wrk | wrk share  machine busy"
+    )
     for page, r in results.items():
+        per = 1000 / r["requests"]
         print(
-            f"{page:10} {r['rps']:8.1f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms"
-            f"  p99 {r['p99_us'] / 1000:6.1f} ms  {r['rps'] / trivial:5.2f} x trivial"
-            f"  errors {int(r['errors'])}  wrk CPU {100 * r['wrk_cpu_s'] / (seconds * cores):4.1f}%"
-            f"  machine busy {100 * r['machine_busy_s'] / (seconds * cores):4.0f}%"
+            f"{page:10} {r['rps']:8.1f} {r['p50_us'] / 1000:7.1f} {r['p99_us'] / 1000:7.1f}"
+            f" {r['rps'] / trivial:10.2f} {int(r['errors']):7d} |"
+            f" {r['app_cpu_s'] * per:28.2f} {r['db_cpu_s'] * per:9.2f}"
+            f" {r['wrk_cpu_s'] * per:4.2f} |"
+            f" {100 * r['wrk_cpu_s'] / (seconds * cores):8.1f}%"
+            f" {100 * r['machine_busy_s'] / (seconds * cores):12.0f}%"
         )
     ok = results["dashboard"]["rps"] >= trivial / 4 and all(
         r["p99_us"] < 150_000 and not r["errors"] for r in results.values()
