@@ -87,6 +87,7 @@ VALUES (%(outbox_id)s, %(channel)s, %(attempt)s, %(status)s, %(error)s, %(provid
 _FINISH = """
 UPDATE notify_deliveries
 SET status = %(state)s, worker_id = NULL, updated_at = now(),
+    attempts = greatest(attempts, %(attempt)s),
     provider_id = coalesce(%(provider_id)s, provider_id), last_error = %(error)s,
     next_attempt_at = now() + make_interval(secs => %(delay_s)s)
 WHERE outbox_id = %(outbox_id)s AND channel = %(channel)s

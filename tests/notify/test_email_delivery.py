@@ -203,3 +203,19 @@ def test_several_lanes_send_each_notice_once(
         counts = worker.run(once=True)
     assert (counts.sent, sink.count) == (9, 9)
     assert all(sink.copies(f"<mf-{n}-email@mpwik.example>") == 1 for n in notices)
+
+
+def test_a_notice_that_cannot_be_rendered_is_dead_with_the_reason(
+    notify_db: str, sink: SmtpSink, gateway: SmsGateway
+) -> None:
+    with psycopg.connect(notify_db) as conn:
+        notice = add_notice(conn, "payment_demand", add_customer(conn), {"overdue_gr": 1})
+    with make_worker(notify_db, sink, gateway) as worker:
+        worker.run(once=True)
+    with psycopg.connect(notify_db) as conn:
+        row = conn.execute(
+            "SELECT status, attempts, last_error FROM notify_deliveries WHERE outbox_id = %s",
+            (notice,),
+        ).fetchone()
+    assert row is not None and row[:2] == ("dead", 1) and "pay_by" in row[2]
+    assert sink.count == 0
