@@ -368,7 +368,8 @@ _READINGS = """
 INSERT INTO {table} (meter_id, read_at, storage, tariff, subunit, quantity, function, unit,
                       value, received_at, gateway_id)
 SELECT 'BEN' || lpad(m::text, 8, '0'), d, 0, 0, 0, 'volume', 'instantaneous', 'm3',
-       10 + (extract(epoch FROM d - %(first)s)::bigint / 86400) * (100 + m %% 7 * 30) / 1000.0,
+       round(10 + (extract(epoch FROM d - %(first)s)::bigint / 86400) * (100 + m %% 7 * 30)
+             / 1000.0, 3),
        d + interval '40 seconds', 'gw-' || (m %% 50)
 FROM generate_series(%(from)s::timestamptz, %(to)s::timestamptz, interval '1 day') AS d
 CROSS JOIN generate_series(1, (SELECT count(*) FROM meters)::int) AS m

@@ -9,12 +9,14 @@ customer's id is a 404 (see ``portal.auth.one_owned_or_404``).
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint
 from flask.blueprints import BlueprintSetupState
 
 from billing_engine.money import format_pln
+from portal.i18n import current_language
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 bp = Blueprint("customer", __name__, url_prefix="/ebok", static_folder="static")
@@ -25,6 +27,18 @@ bp.add_app_template_global(format_pln, "format_pln")
 def localtime(at: datetime | None) -> str:
     """An instant as Warsaw wall-clock time, e.g. ``21.11.2026 10:00``."""
     return at.astimezone(WARSAW).strftime("%d.%m.%Y %H:%M") if at else ""
+
+
+@bp.app_template_filter("m3")
+def m3(value: Decimal | None) -> str:
+    """A volume with three decimals (litres) as the page's language writes it: ``1 234,500``
+    in Polish, ``1,234.500`` in English; empty for None."""
+    if value is None:
+        return ""
+    text = f"{value:,.3f}"
+    if current_language() == "pl":
+        text = text.replace(",", "\u00a0").replace(".", ",")
+    return text
 
 
 @bp.record_once

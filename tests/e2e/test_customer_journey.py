@@ -124,7 +124,7 @@ def test_register_verify_read_invoice_complain_logout(base_url: str, migrated_db
         page.fill("input[name=value_m3]", "201,500")
         page.click("main form button[type=submit]")
         page.wait_for_url(f"**/ebok/meters/{meter_id}")
-        assert "201.500" in page.content()
+        assert "201,500" in page.content()
 
         page.goto(f"{base_url}/ebok/invoices")
         with page.expect_download() as download:

@@ -146,8 +146,8 @@ def test_remote_reading_publishes_the_command_to_the_last_gateway(
             db, s.meter_id, datetime.now(UTC), 1, timedelta(hours=1), Decimal(0), Decimal("151")
         )
         shown = client.get(page).get_data(as_text=True)
-        assert "151 m³" in shown, shown[shown.find("<table") :][:1500]
-        assert ": 1 m³" in shown  # the use since the reading before
+        assert "151,000 m³" in shown, shown[shown.find("<table") :][:1500]
+        assert ": 1,000 m³" in shown  # the use since the reading before
     finally:
         listener.loop_stop()
         listener.disconnect()

@@ -78,7 +78,7 @@ def test_meter_history_lists_daily_readings_with_use(
 ) -> None:
     client, _, s = home
     page = client.get(f"/ebok/meters/{s.meter_id}").get_data(as_text=True)
-    assert "0.240" in page  # 24 hours of 10 litres
+    assert "0,240" in page  # 24 hours of 10 litres, with a Polish decimal comma
 
 
 def test_consumption_page_draws_charts_and_offers_csv(

@@ -111,3 +111,15 @@ def test_attachment_limit_is_said_with_the_polish_plural(app: Flask) -> None:
         "Możesz dołączyć najwyżej 5 plików.",
         "Możesz dołączyć najwyżej 22 pliki.",
     ]
+
+
+def test_volumes_are_written_the_way_each_language_writes_numbers(app: Flask) -> None:
+    from decimal import Decimal
+
+    from flask import render_template_string, session
+
+    with app.test_request_context():
+        assert render_template_string("{{ v|m3 }}", v=Decimal("1234.5")) == "1\u00a0234,500"
+        session["lang"] = "en"
+        assert render_template_string("{{ v|m3 }}", v=Decimal("1234.5")) == "1,234.500"
+        assert render_template_string("{{ v|m3 }}", v=None) == ""
