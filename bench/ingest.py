@@ -215,11 +215,35 @@ def peak_rss_mib(pid: int) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user and system) a process on this machine has used; 0 if it is gone."""
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def cpu_seconds_of(stat: Path) -> float:
+    """CPU seconds (user and system) from a /proc stat file; 0 if it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat.read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# A worker's threads in the order it starts them (thread ids grow with creation order).
+WORKER_THREADS = ("main (envelopes, decode, rows)", "metrics server", "paho network", "writer")
+
+
+def thread_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of each worker thread, summed over workers, by WORKER_THREADS name."""
+    totals: dict[str, float] = {}
+    for pid in pids:
+        try:
+            tids = sorted(int(t.name) for t in Path(f"/proc/{pid}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for k, tid in enumerate(tids):
+            name = WORKER_THREADS[k] if k < len(WORKER_THREADS) else f"thread {k}"
+            seconds = cpu_seconds_of(Path(f"/proc/{pid}/task/{tid}/stat"))
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
 
 
 def cpu_snapshot(
@@ -244,6 +268,7 @@ class IngestRun:
     rate: float
     rss_mib: float
     cpu_us: dict[str, float]
+    thread_us: dict[str, float]
 
 
 def ingest_run(
@@ -286,20 +311,25 @@ def ingest_run(
         before = conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0]  # type: ignore[index]
         pids = [p.pid for p in procs]
         cpu_before = cpu_snapshot(conn, pids, broker)
+        threads_before = thread_cpu(pids)
         started = time.perf_counter()
         run_publishers(port, messages)
         while conn.execute("SELECT count(*) FROM raw_frames").fetchone()[0] < before + frames:  # type: ignore[index]
             time.sleep(0.05)
         seconds = time.perf_counter() - started
         cpu_after = cpu_snapshot(conn, pids, broker)
+        threads_after = thread_cpu(pids)
     rss = max(peak_rss_mib(p.pid) for p in procs)
     cpu_us = {k: (cpu_after[k] - cpu_before[k]) / frames * 1e6 for k in cpu_after}
+    thread_us = {
+        k: (v - threads_before.get(k, 0.0)) / frames * 1e6 for k, v in threads_after.items()
+    }
     for p in procs:
         p.terminate()
         p.wait(30)
     for log in logs:
         log.unlink()
-    return IngestRun(frames / seconds, rss, cpu_us)
+    return IngestRun(frames / seconds, rss, cpu_us, thread_us)
 
 
 def wait_subscribed(logs: list[Path], timeout: float = 60.0) -> None:
@@ -362,6 +392,8 @@ def main() -> int:
                 )
                 cpu = ", ".join(f"{name} {us:.0f}" for name, us in run.cpu_us.items())
                 print(f"    CPU us per frame: {cpu}")
+                by_thread = ", ".join(f"{name} {us:.0f}" for name, us in run.thread_us.items())
+                print(f"    worker CPU us per frame by thread: {by_thread}")
     finally:
         broker.terminate()
         broker.wait(10)
