@@ -8,10 +8,9 @@ takes its numbers with it, so numbers have no gaps and no repeats.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -136,175 +135,47 @@ def issue_new(
 ) -> list[IssuedInvoice]:
     """Store and issue ``drafts`` in one pass: numbered, charged and announced as inserted.
 
-    The fast equivalent of ``insert_drafts`` then ``issue_drafts``: invoice ids come from
-    the sequence and numbers from the locked counter row first, then every row is copied
-    straight into its table. A regular draft whose contract and period already have an
-    invoice is skipped. Must run inside the caller's transaction, which holds the counter
-    rows. Raises BillingError if ``due_days`` is negative; a concurrent issuer of the same
+    The fast equivalent of ``insert_drafts`` then ``issue_drafts`` (no draft row is written
+    and then updated). A regular draft whose contract and period already have an invoice is
+    skipped. Must run inside the caller's transaction, which holds the counter rows.
+    Raises BillingError if ``due_days`` is negative; a concurrent issuer of the same
     contract and period makes the transaction fail (unique key), never leaves a gap.
     """
     if due_days < 0:
         raise BillingError(f"due days must not be negative, got {due_days}")
-    fresh = _not_invoiced(conn, drafts)
-    if not fresh:
+    if not drafts:
         return []
-    due = issue_date + timedelta(days=due_days)
-    rows = _Direct()
-    issued: list[IssuedInvoice] = []
-    for series, group in _by_series(fresh).items():
-        first = _reserve_numbers(conn, series, issue_date.year, len(group))
-        ids = conn.execute(
-            "SELECT nextval('invoices_invoice_id_seq') FROM generate_series(1, %s)",
-            (len(group),),
-        ).fetchall()
-        for n, (draft, (invoice_id,)) in enumerate(zip(group, ids, strict=True)):
-            number = f"{series}/{first + n}/{issue_date.year}"
-            rows.add(draft, int(invoice_id), first + n, number, issue_date, due, run_id)
-            issued.append(
-                IssuedInvoice(
-                    int(invoice_id),
-                    number,
-                    draft.customer_id,
-                    draft.totals.gross_grosze,
-                    due,
-                    draft.estimated,
-                )
-            )
-    rows.copy(conn)
-    return issued
-
-
-def _not_invoiced(conn: Conn, drafts: Sequence[InvoiceDraft]) -> list[InvoiceDraft]:
-    regular = [d for d in drafts if d.kind == "regular"]
-    if not regular:
-        return list(drafts)
-    found = conn.execute(
-        "SELECT contract_id, period_start, period_end FROM invoices WHERE kind = 'regular'"
-        " AND contract_id = ANY(%s) AND period_start = ANY(%s)",
-        ([d.contract_id for d in regular], sorted({d.period.start for d in regular})),
-    ).fetchall()
-    done = {(r[0], r[1], r[2]) for r in found}
-    return [
-        d
-        for d in drafts
-        if d.kind != "regular" or (d.contract_id, d.period.start, d.period.end) not in done
-    ]
-
-
-def _by_series(drafts: Sequence[InvoiceDraft]) -> dict[str, list[InvoiceDraft]]:
-    grouped: dict[str, list[InvoiceDraft]] = {}
-    for draft in drafts:
-        grouped.setdefault(draft.series, []).append(draft)
-    return grouped
-
-
-@dataclass
-class _Direct:
-    """Rows of issued invoices for COPY straight into their tables."""
-
-    invoices: list[tuple[object, ...]] = field(default_factory=list)
-    lines: list[tuple[object, ...]] = field(default_factory=list)
-    readings: list[tuple[object, ...]] = field(default_factory=list)
-    ledger: list[tuple[object, ...]] = field(default_factory=list)
-    notices: list[tuple[object, ...]] = field(default_factory=list)
-
-    def add(
-        self,
-        d: InvoiceDraft,
-        invoice_id: int,
-        number: int,
-        invoice_no: str,
-        issue_date: date,
-        due: date,
-        run_id: int | None,
-    ) -> None:
-        """Stage one invoice with its lines, billed readings, ledger entry and notice."""
-        net, vat = d.totals.net_grosze, d.totals.vat_grosze
-        gross = net + vat
-        now = datetime.now(UTC)
-        self.invoices.append(
-            (
-                invoice_id,
-                d.contract_id,
-                d.customer_id,
-                d.kind,
-                d.corrects_id,
-                "issued",
-                d.series,
-                issue_date.year,
-                number,
-                d.period.start,
-                d.period.end,
-                issue_date,
-                due,
-                net,
-                vat,
-                gross,
-                d.estimated,
-                run_id,
-                now,
-            )
-        )
-        for no, line in enumerate(d.lines, start=1):
-            self.lines.append(
-                (
-                    invoice_id,
-                    no,
-                    line.kind,
-                    line.description,
-                    line.start,
-                    line.end,
-                    line.quantity,
-                    line.unit,
-                    line.unit_price,
-                    line.net_grosze,
-                    line.vat_rate,
-                    d.estimated and line.kind != "subscription",
-                )
-            )
-        for r in d.readings:
-            self.readings.append(
-                (invoice_id, r.meter_id, r.role, r.boundary, r.on_date, r.value_m3, r.source)
-            )
-        credit = gross < 0
-        self.ledger.append(
-            (
-                d.customer_id,
-                "credit_note" if credit else "charge",
-                gross,
-                issue_date,
-                None if credit else due,
-                invoice_id,
-                invoice_no,
-            )
-        )
-        payload = {
-            "invoice_id": invoice_id,
-            "invoice_no": invoice_no,
-            "kind": d.kind,
-            "gross_gr": gross,
-            "due_date": due.isoformat(),
-            "period_start": d.period.start.isoformat(),
-            "period_end": d.period.end.isoformat(),
-            "estimated": d.estimated,
+    _create_staging(conn)
+    staged = _stage(drafts)
+    with conn.cursor() as cur:
+        for table, rows in (
+            (f"stage_invoices ({_STAGE_INVOICE_COLUMNS})", staged.invoices),
+            ("stage_lines", staged.lines),
+            ("stage_readings", staged.readings),
+        ):
+            with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        cur.execute(_DROP_INVOICED)
+        counts = cur.execute("SELECT series, count(*) FROM stage_invoices GROUP BY 1").fetchall()
+        for series, count in counts:
+            first = _reserve_numbers(conn, series, issue_date.year, int(count))
+            cur.execute(_NUMBER_STAGED, {"series": series, "first": first})
+        params = {
+            "run_id": run_id,
+            "year": issue_date.year,
+            "issue": issue_date,
+            "due": issue_date + timedelta(days=due_days),
         }
-        self.notices.append(
-            ("invoice_issued", d.customer_id, f"invoice:{invoice_id}", json.dumps(payload))
-        )
-
-    def copy(self, conn: Conn) -> None:
-        """COPY every staged row into its table, invoices first (the others refer to them)."""
-        with conn.cursor() as cur:
-            for statement, rows in (
-                (_COPY_INVOICES, self.invoices),
-                (_COPY_LINES, self.lines),
-                (_COPY_READINGS, self.readings),
-                (_COPY_LEDGER, self.ledger),
-                (_COPY_NOTICES, self.notices),
-            ):
-                with cur.copy(statement) as copy:
-                    for row in rows:
-                        copy.write_row(row)
+        for statement in _ISSUE_STAGED:
+            cur.execute(statement, params)
+        done = cur.execute(
+            "SELECT invoice_id, series || '/' || number || '/' || %s, customer_id,"
+            " net_gr + vat_gr, estimated FROM stage_invoices ORDER BY k",
+            (issue_date.year,),
+        ).fetchall()
+    due = issue_date + timedelta(days=due_days)
+    return [IssuedInvoice(r[0], r[1], r[2], r[3], due, r[4]) for r in done]
 
 
 def _drafts_by_series(conn: Conn, invoice_ids: Sequence[int]) -> dict[str, list[int]]:
@@ -380,7 +251,8 @@ def _create_staging(conn: Conn) -> None:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_invoices (k int, contract_id bigint,"
         " customer_id bigint, kind text, corrects_id bigint, series text, period_start date,"
-        " period_end date, net_gr bigint, vat_gr bigint, estimated boolean) ON COMMIT DELETE ROWS"
+        " period_end date, net_gr bigint, vat_gr bigint, estimated boolean, invoice_id bigint,"
+        " number int) ON COMMIT DELETE ROWS"
     )
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS stage_lines (k int, line_no smallint, kind text,"
@@ -404,24 +276,64 @@ _STAGE_INVOICE_COLUMNS = (
     " net_gr, vat_gr, estimated"
 )
 
-_COPY_INVOICES = (
-    "COPY invoices (invoice_id, contract_id, customer_id, kind, corrects_id, status, series,"
-    " year, number, period_start, period_end, issue_date, due_date, net_gr, vat_gr, gross_gr,"
-    " estimated, run_id, issued_at) FROM STDIN"
+_DROP_INVOICED = """
+DELETE FROM stage_invoices s
+WHERE s.kind = 'regular' AND EXISTS (
+    SELECT 1 FROM invoices i
+    WHERE i.contract_id = s.contract_id AND i.period_start = s.period_start
+      AND i.period_end = s.period_end AND i.kind = 'regular')
+"""
+
+_NUMBER_STAGED = """
+UPDATE stage_invoices s SET invoice_id = nextval('invoices_invoice_id_seq'),
+       number = %(first)s + o.n - 1
+FROM (SELECT k, row_number() OVER (ORDER BY k) AS n FROM stage_invoices
+      WHERE series = %(series)s) o
+WHERE s.k = o.k
+"""
+
+_ISSUE_STAGED = (
+    """
+    INSERT INTO invoices (invoice_id, contract_id, customer_id, kind, corrects_id, status,
+                          series, year, number, period_start, period_end, issue_date, due_date,
+                          net_gr, vat_gr, gross_gr, estimated, run_id, issued_at)
+    SELECT invoice_id, contract_id, customer_id, kind, corrects_id, 'issued', series,
+           %(year)s, number, period_start, period_end, %(issue)s, %(due)s, net_gr, vat_gr,
+           net_gr + vat_gr, estimated, %(run_id)s, now()
+    FROM stage_invoices ORDER BY k
+    """,
+    """
+    INSERT INTO invoice_lines (invoice_id, line_no, kind, description, valid_from, valid_to,
+                               quantity, unit, unit_price, net_gr, vat_rate, estimated)
+    SELECT s.invoice_id, l.line_no, l.kind, l.description, l.valid_from, l.valid_to,
+           l.quantity, l.unit, l.unit_price, l.net_gr, l.vat_rate, l.estimated
+    FROM stage_lines l JOIN stage_invoices s USING (k)
+    """,
+    """
+    INSERT INTO billed_readings (invoice_id, meter_id, role, boundary, on_date, value_m3, source)
+    SELECT s.invoice_id, r.meter_id, r.role, r.boundary, r.on_date, r.value_m3, r.source
+    FROM stage_readings r JOIN stage_invoices s USING (k)
+    """,
+    """
+    INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, due_date, invoice_id,
+                                reference)
+    SELECT customer_id, CASE WHEN net_gr + vat_gr < 0 THEN 'credit_note' ELSE 'charge' END,
+           net_gr + vat_gr, %(issue)s,
+           CASE WHEN net_gr + vat_gr < 0 THEN NULL ELSE %(due)s::date END, invoice_id,
+           series || '/' || number || '/' || %(year)s
+    FROM stage_invoices
+    """,
+    """
+    INSERT INTO outbox (kind, customer_id, dedup_key, payload)
+    SELECT 'invoice_issued', customer_id, 'invoice:' || invoice_id,
+           jsonb_build_object('invoice_id', invoice_id,
+                              'invoice_no', series || '/' || number || '/' || %(year)s,
+                              'kind', kind, 'gross_gr', net_gr + vat_gr,
+                              'due_date', %(due)s::date, 'period_start', period_start,
+                              'period_end', period_end, 'estimated', estimated)
+    FROM stage_invoices
+    """,
 )
-_COPY_LINES = (
-    "COPY invoice_lines (invoice_id, line_no, kind, description, valid_from, valid_to,"
-    " quantity, unit, unit_price, net_gr, vat_rate, estimated) FROM STDIN"
-)
-_COPY_READINGS = (
-    "COPY billed_readings (invoice_id, meter_id, role, boundary, on_date, value_m3, source)"
-    " FROM STDIN"
-)
-_COPY_LEDGER = (
-    "COPY ledger_entries (customer_id, kind, amount_gr, booked_on, due_date, invoice_id,"
-    " reference) FROM STDIN"
-)
-_COPY_NOTICES = "COPY outbox (kind, customer_id, dedup_key, payload) FROM STDIN"
 
 _INSERT_DRAFTS = """
 WITH fresh AS (
