@@ -79,19 +79,32 @@ LEFT JOIN notification_settings s ON s.customer_id = o.customer_id
 ORDER BY c.outbox_id
 """
 
-_LOG_ATTEMPT = """
-INSERT INTO notify_attempts (outbox_id, channel, attempt, status, error, provider_id)
-VALUES (%(outbox_id)s, %(channel)s, %(attempt)s, %(status)s, %(error)s, %(provider_id)s)
+# One statement, so one round trip and one commit per message: the result of the last
+# attempt (logged, the delivery moved on) and the 'sending' mark of the next delivery.
+_ADVANCE = """
+WITH logged AS (
+    INSERT INTO notify_attempts (outbox_id, channel, attempt, status, error, provider_id)
+    SELECT %(outbox_id)s::bigint, %(channel)s::text, %(attempt)s::int, %(status)s::text,
+           %(error)s::text, %(provider_id)s::text
+    WHERE %(outbox_id)s::bigint IS NOT NULL
+), finished AS (
+    UPDATE notify_deliveries
+    SET status = %(state)s::text, worker_id = NULL, updated_at = now(),
+        attempts = greatest(attempts, %(attempt)s::int),
+        provider_id = coalesce(%(provider_id)s::text, provider_id), last_error = %(error)s::text,
+        next_attempt_at = now() + make_interval(secs => %(delay_s)s::float8)
+    WHERE outbox_id = %(outbox_id)s::bigint AND channel = %(channel)s::text
+), delivered AS (
+    UPDATE outbox SET sent_at = now()
+    WHERE outbox_id = %(outbox_id)s::bigint AND sent_at IS NULL
+      AND %(status)s::text IN ('sent', 'duplicate')
+), started AS (
+    UPDATE notify_deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now()
+    WHERE outbox_id = %(next_id)s::bigint AND channel = %(next_channel)s::text
+)
+SELECT 1
 """
-
-_FINISH = """
-UPDATE notify_deliveries
-SET status = %(state)s, worker_id = NULL, updated_at = now(),
-    attempts = greatest(attempts, %(attempt)s),
-    provider_id = coalesce(%(provider_id)s, provider_id), last_error = %(error)s,
-    next_attempt_at = now() + make_interval(secs => %(delay_s)s)
-WHERE outbox_id = %(outbox_id)s AND channel = %(channel)s
-"""
+_STATES = {"sent": "sent", "duplicate": "sent", "failed": "pending", "dead": "dead"}
 
 # A dead worker's delivery was never started if it is still 'claimed' and the database server
 # has not restarted since the claim; otherwise it may be in flight, or its later marks (not
@@ -181,35 +194,35 @@ def claim(conn: Conn, channel: str, worker_id: int, limit: int) -> list[Claimed]
     return [Claimed(*row) for row in rows]
 
 
-def mark_sending(conn: Conn, item: Claimed) -> None:
-    """Count the attempt and mark the delivery 'sending' (inside the caller's transaction)."""
-    conn.execute(
-        "UPDATE notify_deliveries SET status = 'sending', attempts = attempts + 1,"
-        " updated_at = now() WHERE outbox_id = %s AND channel = %s",
-        (item.outbox_id, item.channel),
-    )
+def advance(conn: Conn, outcome: Outcome | None, sending: Claimed | None) -> None:
+    """Record ``outcome`` and mark ``sending`` as being sent, in one statement.
 
-
-def record(conn: Conn, outcome: Outcome) -> None:
-    """Log the attempt and move the delivery on (inside the caller's transaction)."""
-    state = {"sent": "sent", "duplicate": "sent", "failed": "pending", "dead": "dead"}
-    params = {
-        "outbox_id": outcome.outbox_id,
-        "channel": outcome.channel,
-        "attempt": outcome.attempt,
-        "status": outcome.status,
-        "error": outcome.error,
-        "provider_id": outcome.provider_id,
-        "state": state[outcome.status],
-        "delay_s": outcome.retry_in_s,
+    ``conn`` is in autocommit mode with ``synchronous_commit`` off (see the module's doc).
+    """
+    params: dict[str, object] = {
+        "outbox_id": None,
+        "channel": None,
+        "attempt": None,
+        "status": None,
+        "error": None,
+        "provider_id": None,
+        "state": None,
+        "delay_s": 0.0,
+        "next_id": sending.outbox_id if sending else None,
+        "next_channel": sending.channel if sending else None,
     }
-    conn.execute(_LOG_ATTEMPT, params)
-    conn.execute(_FINISH, params)
-    if outcome.status in ("sent", "duplicate"):
-        conn.execute(
-            "UPDATE outbox SET sent_at = now() WHERE outbox_id = %s AND sent_at IS NULL",
-            (outcome.outbox_id,),
+    if outcome is not None:
+        params.update(
+            outbox_id=outcome.outbox_id,
+            channel=outcome.channel,
+            attempt=outcome.attempt,
+            status=outcome.status,
+            error=outcome.error,
+            provider_id=outcome.provider_id,
+            state=_STATES[outcome.status],
+            delay_s=outcome.retry_in_s,
         )
+    conn.execute(_ADVANCE, params)
 
 
 def release(conn: Conn, worker_id: int) -> None:

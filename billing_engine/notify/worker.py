@@ -109,7 +109,10 @@ class Worker:
                     break
             for _ in range(max(1, self.config.lanes)):
                 channels = {c.name: c for c in self.make_channels()}
-                self._lanes.append(_Lane(connect(self.conninfo, autocommit=True), channels))
+                lane_conn = connect(self.conninfo, autocommit=True)
+                # Safe without a disk flush per message: see store's docstring.
+                lane_conn.execute("SET synchronous_commit = off")
+                self._lanes.append(_Lane(lane_conn, channels))
             if len(self._lanes) > 1:
                 self._pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="notify")
             self.recover()
@@ -235,14 +238,7 @@ class Worker:
         """One commit: the last attempt's result and the next delivery's 'sending' mark."""
         if outcome is None and sending is None:
             return
-        conn = lane.conn
-        with conn.pipeline(), conn.transaction():
-            # Safe without a disk flush: see store's docstring (recovery after a server crash).
-            conn.execute("SET LOCAL synchronous_commit = off")
-            if outcome is not None:
-                store.record(conn, outcome)
-            if sending is not None:
-                store.mark_sending(conn, sending)
+        store.advance(lane.conn, outcome, sending)
         if outcome is not None:
             with self._count_lock:
                 self.counts.add(outcome)
