@@ -16,6 +16,7 @@ from typing import Literal
 
 from billing_engine.db import Conn
 from billing_engine.model import BillingPeriod, InvoiceLine, InvoiceTotals
+from billing_engine.payments import settle_credit
 from meterflow.errors import BillingError
 
 InvoiceKind = Literal["regular", "correction"]
@@ -100,7 +101,8 @@ def insert_drafts(
 def issue_drafts(
     conn: Conn, invoice_ids: Sequence[int], issue_date: date, due_days: int = 14
 ) -> list[IssuedInvoice]:
-    """Issue the given drafts: number them gaplessly, book the charge, write the notice.
+    """Issue the given drafts: number them gaplessly, book the charge, write the notice,
+    settle the customers' open credit against the new charges.
 
     Drafts already issued are left as they are. Must run inside the caller's transaction,
     which holds the counter row locked until it commits.
@@ -123,6 +125,7 @@ def issue_drafts(
         conn.execute(_BOOK_CHARGES, {"ids": ids})
         conn.execute(_WRITE_NOTICES, {"ids": ids})
         issued.extend(IssuedInvoice(r[0], r[1], r[2], r[3], r[4]) for r in rows)
+    settle_credit(conn, [i.customer_id for i in issued])
     return issued
 
 
@@ -133,7 +136,8 @@ def issue_new(
     due_days: int = 14,
     run_id: int | None = None,
 ) -> list[IssuedInvoice]:
-    """Store and issue ``drafts`` in one pass: numbered, charged and announced as inserted.
+    """Store and issue ``drafts`` in one pass: numbered, charged and announced as inserted,
+    with the customers' open credit settled against the new charges.
 
     The fast equivalent of ``insert_drafts`` then ``issue_drafts`` (no draft row is written
     and then updated). A regular draft whose contract and period already have an invoice is
@@ -174,6 +178,7 @@ def issue_new(
             " net_gr + vat_gr, estimated FROM stage_invoices ORDER BY k",
             (issue_date.year,),
         ).fetchall()
+    settle_credit(conn, [int(r[2]) for r in done])
     due = issue_date + timedelta(days=due_days)
     return [IssuedInvoice(r[0], r[1], r[2], r[3], due, r[4]) for r in done]
 

@@ -174,13 +174,33 @@ def settle_customers(conn: Conn, customer_ids: Iterable[int]) -> list[Allocation
     return _settle(conn, "SELECT unnest(%s::bigint[])", (ids,))
 
 
+def settle_credit(conn: Conn, customer_ids: Sequence[int]) -> list[Allocation]:
+    """Settle those of these customers who hold open credit (payments, credit notes) FIFO.
+
+    For invoice issuing: one query finds who has credit left, only they are locked and
+    settled, so issuing to customers without credit costs that query and nothing more.
+    """
+    if not customer_ids:
+        return []
+    return _settle(conn, _WITH_CREDIT, (list(customer_ids),))
+
+
+_WITH_CREDIT = """
+SELECT DISTINCT e.customer_id FROM ledger_entries e
+WHERE e.customer_id IN (SELECT unnest(%s::bigint[])) AND e.kind IN ('payment', 'credit_note')
+  AND -e.amount_gr > coalesce(
+      (SELECT sum(a.amount_gr) FROM payment_allocations a WHERE a.payment_id = e.entry_id), 0)
+"""
+
+
 def _settle(conn: Conn, ids_query: str, params: tuple[object, ...]) -> list[Allocation]:
     with store_errors("settling payments"), conn.transaction():
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS settle_ids (customer_id bigint) ON COMMIT DROP"
         )
         conn.execute("TRUNCATE settle_ids")
-        conn.execute(f"INSERT INTO settle_ids {ids_query}", params)
+        if not conn.execute(f"INSERT INTO settle_ids {ids_query}", params).rowcount:
+            return []
         conn.execute("ANALYZE settle_ids")
         conn.execute(
             "SELECT 1 FROM customers WHERE customer_id IN (SELECT customer_id FROM settle_ids)"
