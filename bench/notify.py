@@ -174,7 +174,7 @@ def sender(url: str, workers: int, lanes: int) -> tuple[float, int, int]:
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notices", type=int, default=20_000)
+    parser.add_argument("--notices", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--lanes", type=int, default=4, help="sending streams per worker")
     args = parser.parse_args()
