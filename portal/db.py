@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 import psycopg
 from flask import Flask, Response, current_app, g
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
+from billing_engine.db import Conn as BillingConn
 from meterflow.errors import ConfigError, StoreError
 
 Conn = psycopg.Connection[DictRow]
@@ -58,6 +61,16 @@ def get_conn() -> Conn:
             raise StoreError(f"no database connection for the portal: {exc}") from exc
         g._mf_conn = conn
     return conn
+
+
+@contextmanager
+def tuple_rows(conn: Conn) -> Iterator[BillingConn]:
+    """Lend the request's connection to billing's functions, which read plain tuples."""
+    conn.row_factory = tuple_row  # type: ignore[assignment]
+    try:
+        yield cast(BillingConn, conn)
+    finally:
+        conn.row_factory = dict_row
 
 
 def _finish(response: Response) -> Response:

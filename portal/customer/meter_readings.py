@@ -6,16 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from psycopg.rows import DictRow
-
-from billing_engine.customer_readings import check_customer_reading
 from billing_engine.inputs import CUSTOMER_READ_HOUR, VOLUME
-from billing_engine.model import ACTUAL_SOURCES, MeterReading, ReadingRefused
-from billing_engine.periods import boundary_instant, warsaw_day
-from portal.db import Conn
-
-# The rule looks back at most three quarterly periods; a little more is loaded.
-HISTORY_DAYS = 400
+from billing_engine.model import ACTUAL_SOURCES, MeterReading
+from billing_engine.periods import boundary_instant
+from billing_engine.reading_entry import AcceptedReading, rule_history, submit_customer_reading
+from portal.db import Conn, tuple_rows
 
 
 @dataclass(frozen=True)
@@ -43,67 +38,30 @@ def history(conn: Conn, meter_id: str, days: int = 400, limit: int = 120) -> lis
     return out[:limit]
 
 
-def rule_history(conn: Conn, meter_id: str, now: datetime) -> list[MeterReading]:
-    """The meter's actual readings the customer-reading rule needs, as billing's values."""
-    since = now - timedelta(days=HISTORY_DAYS)
-    remote = conn.execute(
-        f"SELECT DISTINCT ON ((read_at AT TIME ZONE 'Europe/Warsaw')::date) read_at, value"
-        f" FROM readings WHERE meter_id = %s AND {VOLUME} AND read_at >= %s"
-        " ORDER BY (read_at AT TIME ZONE 'Europe/Warsaw')::date, read_at DESC",
-        (meter_id, since),
-    ).fetchall()
-    own = conn.execute(
-        "SELECT read_on, value_m3, source FROM customer_readings WHERE meter_id = %s"
-        " AND read_on >= %s",
-        (meter_id, warsaw_day(since)),
-    ).fetchall()
-    found = [MeterReading(meter_id, r["read_at"], r["value"], "remote") for r in remote]
-    found += [
-        MeterReading(
-            meter_id,
-            boundary_instant(r["read_on"]) + CUSTOMER_READ_HOUR,
-            r["value_m3"],
-            r["source"],
-        )
-        for r in own
-    ]
-    return found
-
-
 def reading_instant(read_on: date, now: datetime) -> datetime:
     """When a reading entered for ``read_on`` counts as taken: noon, or now if that is earlier."""
     return min(boundary_instant(read_on) + CUSTOMER_READ_HOUR, now)
 
 
-def last_actual(history_: list[MeterReading], before: datetime) -> MeterReading | None:
-    """The newest actual reading at or before ``before`` (for the refusal message)."""
-    earlier = [r for r in history_ if r.source in ACTUAL_SOURCES and r.read_at <= before]
-    return max(earlier, key=lambda r: r.read_at) if earlier else None
+def submit(
+    conn: Conn, customer_id: int, meter_id: str, read_on: date, value_m3: Decimal, now: datetime
+) -> AcceptedReading:
+    """Store the customer's reading through billing's one rule; return it as stored.
 
-
-def submit(conn: Conn, meter: DictRow, read_on: date, value_m3: Decimal, now: datetime) -> int:
-    """Store the customer's reading if billing's rule accepts it; return its id.
-
-    Raises ReadingRefused if the rule refuses it or the day already has the customer's
-    reading (code ``same_day``).
+    Raises ReadingRefused (billing's codes, e.g. ``below_last_actual``, ``same_day``) if the
+    rule refuses it; nothing is written then.
     """
-    taken = conn.execute(
-        "SELECT 1 FROM customer_readings WHERE meter_id = %s AND read_on = %s"
-        " AND source = 'customer'",
-        (meter["meter_id"], read_on),
-    ).fetchone()
-    if taken:
-        raise ReadingRefused("same_day", "the meter already has your reading of that day")
-    reading = MeterReading(meter["meter_id"], reading_instant(read_on, now), value_m3, "customer")
-    past = rule_history(conn, meter["meter_id"], now)
-    check_customer_reading(reading, past, meter["billing_period"], now)
-    row = conn.execute(
-        "INSERT INTO customer_readings (contract_id, meter_id, read_on, value_m3, source)"
-        " VALUES (%s, %s, %s, %s, 'customer') RETURNING reading_id",
-        (meter["contract_id"], meter["meter_id"], read_on, value_m3),
-    ).fetchone()
-    assert row is not None
-    return int(row["reading_id"])
+    instant = reading_instant(read_on, now)
+    with tuple_rows(conn) as billing:
+        return submit_customer_reading(billing, customer_id, meter_id, value_m3, instant, now)
+
+
+def last_actual(conn: Conn, meter_id: str, now: datetime) -> MeterReading | None:
+    """The meter's newest actual reading at or before ``now`` (for the refusal message)."""
+    with tuple_rows(conn) as billing:
+        past = rule_history(billing, meter_id, now)
+    earlier = [r for r in past if r.source in ACTUAL_SOURCES and r.read_at <= now]
+    return max(earlier, key=lambda r: r.read_at) if earlier else None
 
 
 _HISTORY = f"""

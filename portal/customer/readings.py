@@ -74,10 +74,11 @@ def readings() -> ResponseReturnValue:
         now = datetime.now(UTC)
         assert form.read_on.data is not None and form.value_m3.data is not None
         try:
-            meter_readings.submit(conn, meter, form.read_on.data, form.value_m3.data, now)
+            meter_readings.submit(
+                conn, customer_id, meter["meter_id"], form.read_on.data, form.value_m3.data, now
+            )
         except ReadingRefused as refused:
-            past = meter_readings.rule_history(conn, meter["meter_id"], now)
-            last = meter_readings.last_actual(past, now)
+            last = meter_readings.last_actual(conn, meter["meter_id"], now)
             shown = (str(last.value_m3), f"{warsaw_day(last.read_at):%d.%m.%Y}") if last else None
             form.value_m3.errors = [refusal_text(refused, shown)]
             status = 422

@@ -4,18 +4,13 @@ reports (billing's ``settle`` and ``report``)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import cast
 
 from flask import Response, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from psycopg.rows import dict_row, tuple_row
 
-from billing_engine.db import Conn as BillingConn
 from billing_engine.model import TariffVersion
 from billing_engine.money import round_grosze
 from billing_engine.report import group_totals, invoices_frame
@@ -23,20 +18,10 @@ from billing_engine.repository import add_tariff_versions, load_tariffs
 from billing_engine.settlement import settle
 from billing_engine.tariffs import Tariff
 from meterflow.errors import BillingError, StoreError
-from portal.db import Conn, get_conn
+from portal.db import get_conn, tuple_rows
 from portal.staff import audit, staff_required
 from portal.staffconsole import bp
 from portal.staffconsole.forms import RunForm, TariffVersionForm
-
-
-@contextmanager
-def tuple_rows(conn: Conn) -> Iterator[BillingConn]:
-    """Lend the request's connection to billing's writers, which read plain tuples."""
-    conn.row_factory = tuple_row  # type: ignore[assignment]
-    try:
-        yield cast(BillingConn, conn)
-    finally:
-        conn.row_factory = dict_row
 
 
 def _conninfo() -> str:
