@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -20,6 +20,8 @@ from psycopg.types.json import Jsonb
 from billing_engine.db import connect
 from billing_engine.dunning_jobs import issue_interest_notes, send_demands, send_reminders
 from billing_engine.model import DunningPolicy
+from billing_engine.notify.due import queue_contract_endings, queue_overdue_reminders
+from billing_engine.notify.remote_results import queue_remote_results
 from billing_engine.periods import period_containing
 from billing_engine.settlement import KINDS, RunOptions, settle
 
@@ -152,3 +154,25 @@ def interest_notes(
         return {"notes": made}
 
     return run_locked(conninfo, "interest_notes", month.strftime("%Y-%m"), work)
+
+
+def queue_due_notices(conninfo: str, today: date) -> JobOutcome:
+    """Queue the overdue reminders and contract-ending notices due ``today`` (notify queue-due)."""
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            overdue = queue_overdue_reminders(conn, today)
+            endings = queue_contract_endings(conn, today)
+        return {"overdue_reminders": overdue, "contract_endings": endings}
+
+    return run_locked(conninfo, "notify_queue_due", today.isoformat(), work)
+
+
+def remote_reading_results(conninfo: str, now: datetime) -> JobOutcome:
+    """Queue a result notice for each remote reading request answered since the last run."""
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            return {"results": queue_remote_results(conn)}
+
+    return run_locked(conninfo, "remote_reading_results", now.strftime("%Y-%m-%dT%H:%M"), work)

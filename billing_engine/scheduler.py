@@ -1,11 +1,14 @@
 """The billing scheduler: APScheduler 3 running the jobs on their calendars (Europe/Warsaw).
 
 Daily: 00:30 the coming months' time partitions, 01:00 the consumption aggregate refresh
-(plain-PostgreSQL mode), 06:00 payment reminders, 06:15 payment demands. Monthly: 03:00 on
-the 2nd the interest notes of last month. At 02:00 on each billing group's settle day its
-periods that ended last month are settled; with ``settle_on_start`` that settlement also
-runs for every group a few seconds after start (it settles only what is still due). Every
-job holds its advisory lock (``jobs.run_locked``), so several schedulers may run.
+(plain-PostgreSQL mode), 06:00 payment reminders, 06:15 payment demands, 06:30 overdue
+reminders and contract-ending notices (``notify queue-due``, after the demands, so a charge
+demanded today gets no reminder too). Every minute: the results of remote readings on
+request. Monthly: 03:00 on the 2nd the interest notes of last month. At 02:00 on each
+billing group's settle day its periods that ended last month are settled; with
+``settle_on_start`` that settlement also runs for every group a few seconds after start (it
+settles only what is still due). Every job holds its advisory lock (``jobs.run_locked``), so
+several schedulers may run.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from billing_engine.jobs import (
     demand,
     ensure_partitions,
     interest_notes,
+    queue_due_notices,
     refresh_consumption,
     remind,
+    remote_reading_results,
     settle_group,
 )
 from billing_engine.model import DunningPolicy
@@ -79,6 +84,11 @@ def add_jobs(
             CronTrigger(hour=6, minute=15, timezone=WARSAW),
         ),
         (
+            "notify_queue_due",
+            lambda: queue_due_notices(conninfo, _today().date()),
+            CronTrigger(hour=6, minute=30, timezone=WARSAW),
+        ),
+        (
             "interest_notes",
             lambda: interest_notes(conninfo, _today().date(), policy, options.due_days),
             CronTrigger(day=2, hour=3, minute=0, timezone=WARSAW),
@@ -93,6 +103,14 @@ def add_jobs(
             max_instances=1,
             misfire_grace_time=6 * 3600,
         )
+    scheduler.add_job(
+        _logged("remote_reading_results", lambda: remote_reading_results(conninfo, _today())),
+        CronTrigger(minute="*", timezone=WARSAW),
+        id="remote_reading_results",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=60,
+    )
     for group, day in billing_groups(conninfo):
         scheduler.add_job(
             _settle_job(conninfo, group, options),
