@@ -9,6 +9,8 @@ the account part, so a transfer to it names its customer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from meterflow.errors import BillingError
 
 BODY_DIGITS = 24
@@ -90,6 +92,27 @@ def is_virtual(text: str, sort_code: str, prefix: str) -> bool:
     """True if ``text`` is a valid Polish IBAN of the utility's virtual-account range."""
     iban = compact(text)
     return iban[4:].startswith(sort_code + prefix) and polish_iban_is_valid(iban)
+
+
+def virtual_matcher(sort_code: str, prefix: str) -> Callable[[str], bool]:
+    """A fast :func:`is_virtual` for one range (its sort code checked once, not per account)."""
+    if not sort_code_is_valid(sort_code):
+        return lambda text: False
+    head = sort_code + prefix
+    # "PL" as ISO 13616 digits, for the check of a number moved to the end.
+    country = "2521"
+
+    def matches(text: str) -> bool:
+        iban = compact(text)
+        return (
+            len(iban) == 28
+            and iban.startswith("PL")
+            and iban.startswith(head, 4)
+            and iban[2:].isdigit()
+            and int(iban[4:] + country + iban[2:4]) % 97 == 1
+        )
+
+    return matches
 
 
 def customer_of(text: str, sort_code: str, prefix: str) -> int | None:

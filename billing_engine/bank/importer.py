@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from billing_engine.bank import csvfile, mt940
-from billing_engine.bank.iban import is_virtual, virtual_iban
+from billing_engine.bank.iban import virtual_iban, virtual_matcher
 from billing_engine.bank.statement import Statement, StatementItem
 from billing_engine.db import Conn, store_errors
 from billing_engine.payments import (
@@ -117,7 +117,17 @@ def _import_one(
             (statement.format, statement.account, statement.reference, source),
         ).fetchone()
         assert row is not None
-        _stage(conn, statement, sort_code, prefix)
+        known = {
+            str(key)
+            for (key,) in conn.execute(
+                "SELECT dedup_key FROM statement_items WHERE statement_id = %s", (row[0],)
+            )
+        }
+        new = [i for i in statement.items if statement.dedup_key(i) not in known]
+        if not new:
+            return 0, 0, 0, len(statement.items)
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        _stage(conn, statement, new, sort_code, prefix)
         stage_payments(conn)
         conn.execute(_MATCH)
     book_staged(conn)
@@ -159,7 +169,9 @@ SELECT state, count(*) FROM recorded GROUP BY state
 """
 
 
-def _stage(conn: Conn, statement: Statement, sort_code: str, prefix: str) -> None:
+def _stage(
+    conn: Conn, statement: Statement, items: Sequence[StatementItem], sort_code: str, prefix: str
+) -> None:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS items_stage (dedup_key text, booked_on date,"
         " amount_gr bigint, currency text, virtual_account text, counterparty_account text,"
@@ -170,24 +182,21 @@ def _stage(conn: Conn, statement: Statement, sort_code: str, prefix: str) -> Non
         "COPY items_stage (dedup_key, booked_on, amount_gr, currency, virtual_account,"
         " counterparty_account, counterparty_name, title) FROM STDIN"
     ) as copy:
-        for item in statement.items:
+        is_ours = virtual_matcher(sort_code, prefix)
+        for item in items:
             copy.write_row(
                 (
                     statement.dedup_key(item),
                     item.booked_on,
                     item.amount_gr,
                     item.currency,
-                    _virtual_account(item, sort_code, prefix),
+                    next((a for a in item.accounts if is_ours(a)), None),
                     item.counterparty_account,
                     item.counterparty_name,
                     item.title,
                 )
             )
     conn.execute("ANALYZE items_stage")
-
-
-def _virtual_account(item: StatementItem, sort_code: str, prefix: str) -> str | None:
-    return next((a for a in item.accounts if is_virtual(a, sort_code, prefix)), None)
 
 
 def unmatched(conn: Conn, limit: int = 500) -> list[UnmatchedItem]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from billing_engine.bank.iban import compact
@@ -36,6 +37,7 @@ LINE_RE = re.compile(
 # SWIFT header and trailer blocks around the text block {4: ... -}, possibly nested once.
 BLOCK_RE = re.compile(r"\{[1235]:(?:[^{}]|\{[^{}]*\})*\}")
 BALANCE_RE = re.compile(r"[CD]\d{6}(?P<currency>[A-Z]{3})")
+TRAILER_RE = re.compile(r"\n-\}?\s*$")
 SUBFIELD_SEPARATORS = "^~<+?"
 TITLE_CODES = ("20", "21", "22", "23", "24", "25", "26", "27")
 
@@ -66,11 +68,12 @@ def _blocks(body: str) -> Iterator[list[tuple[str, str]]]:
 
 
 def _fields(body: str) -> Iterator[tuple[str, str]]:
-    matches = list(FIELD_RE.finditer(body))
-    for i, match in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
-        value = body[match.end() : end].rstrip("\n")
-        yield match.group(1), re.sub(r"\n-\}?\s*$", "", value).rstrip()
+    parts = FIELD_RE.split(body)
+    for i in range(1, len(parts), 2):
+        value = parts[i + 1].rstrip("\n")
+        if "\n-" in value:
+            value = TRAILER_RE.sub("", value)
+        yield parts[i], value.rstrip()
 
 
 def _statement(fields: list[tuple[str, str]]) -> Statement:
@@ -119,6 +122,7 @@ def _item(value: str, details: str, entry_no: int, currency: str, statement: str
     )
 
 
+@lru_cache(maxsize=4096)
 def _date(yymmdd: str, statement: str) -> date:
     try:
         return date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6]))
@@ -139,6 +143,11 @@ def subfields(details: str) -> dict[str, str]:
     return found
 
 
+def _accounts(text: str) -> list[str]:
+    """``accounts_in``, skipping texts too short to hold an account number."""
+    return accounts_in(text) if len(text) >= 26 else []
+
+
 def _details(details: str) -> dict[str, Any]:
     """The item fields a ``:86:`` text gives: title, counterparty, account numbers named."""
     if not details:
@@ -147,9 +156,9 @@ def _details(details: str) -> dict[str, Any]:
     if not parts:
         text = details.replace("\n", " ").strip()
         return {"title": text, "accounts": tuple(accounts_in(text))}
-    title = "".join(parts.get(code, "") for code in TITLE_CODES).strip()
+    title = "".join([parts[code] for code in TITLE_CODES if code in parts]).strip()
     domestic = parts.get("30", "") + parts.get("31", "")
-    named = [*accounts_in(parts.get("38", "")), *accounts_in(domestic), *accounts_in(title)]
+    named = [*_accounts(parts.get("38", "")), *_accounts(domestic), *_accounts(title)]
     return {
         "title": title,
         "counterparty_name": (parts.get("32", "") + parts.get("33", "")).strip(),

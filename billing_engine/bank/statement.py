@@ -66,6 +66,10 @@ def parse_amount(text: str, where: str) -> int:
     Raises DecodeError if ``text`` is not such an amount or has more than two decimals.
     """
     cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
+    whole, dot, fraction = cleaned.partition(".")
+    if whole.isdecimal() and whole.isascii() and len(fraction) <= 2:
+        if not fraction or (fraction.isdecimal() and fraction.isascii()):
+            return int(whole) * 100 + int(fraction.ljust(2, "0"))
     try:
         value = Decimal(cleaned)
     except InvalidOperation:
