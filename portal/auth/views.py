@@ -6,10 +6,21 @@ same page and the same work (a password hash is still checked or computed).
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    after_this_request,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response
 
+from billing_engine.notify import devices
 from meterflow.errors import AuthError
 from portal import ratelimit, sessions, tokens
 from portal.auth import accounts, bp, current_account
@@ -69,6 +80,21 @@ def login() -> ResponseReturnValue:
             if hasher().needs_rehash(account["password_hash"]):
                 new_hash = hasher().hash(form.password.data or "")
             accounts.touch_login(conn, account["account_id"], new_hash)
+            device = devices.note_login(
+                conn,
+                account,
+                request.cookies.get(devices.COOKIE),
+                current_app.secret_key or "",
+                request.remote_addr,
+                request.user_agent.string,
+            )
+            secure = bool(current_app.config["SESSION_COOKIE_SECURE"])
+
+            @after_this_request
+            def remember_device(response: Response) -> Response:
+                devices.set_cookie(response, device, secure=secure)
+                return response
+
             sessions.purge_expired(conn)
             if account["must_change_password"]:
                 return redirect(url_for("auth.change_password"))
