@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_request_context, request
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
@@ -16,6 +17,7 @@ from meterflow.errors import ConfigError, StoreError
 
 Conn = psycopg.Connection[DictRow]
 EXTENSION_KEY = "meterflow.pool"
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def init_app(app: Flask, database_url: str | None, min_size: int = 1, max_size: int = 8) -> None:
@@ -46,12 +48,21 @@ def pool_of(app: Flask) -> ConnectionPool[Conn]:
     return pool
 
 
-def get_conn() -> Conn:
+def read_only(view: View) -> View:
+    """Mark a view whose GET only reads: its statements then run without a transaction
+    (autocommit, no BEGIN and COMMIT round trips). Other methods stay transactional."""
+    view._mf_read_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def get_conn(*, reading: bool = False) -> Conn:
     """Return this request's connection (taken from the pool on first use).
 
     Statements run in one transaction, committed before the response goes out when its
     status is below 400 and rolled back otherwise (so a failed commit is a 500, never a
-    success the database forgot). Raises StoreError if no connection can be had.
+    success the database forgot); the GET of a ``read_only`` view, and a caller that only
+    ``reading`` before the view is known (the session), run them in autocommit instead.
+    Raises StoreError if no connection can be had.
     """
     conn: Conn | None = g.get("_mf_conn")
     if conn is None:
@@ -60,7 +71,17 @@ def get_conn() -> Conn:
         except psycopg.Error as exc:
             raise StoreError(f"no database connection for the portal: {exc}") from exc
         g._mf_conn = conn
+    wanted = reading or _reads_only()
+    if conn.autocommit != wanted and conn.info.transaction_status == TransactionStatus.IDLE:
+        conn.autocommit = wanted
     return conn
+
+
+def _reads_only() -> bool:
+    if not has_request_context() or request.method not in ("GET", "HEAD"):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "_mf_read_only", False))
 
 
 @contextmanager

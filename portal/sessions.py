@@ -98,9 +98,9 @@ class PostgresSessionInterface(SessionInterface):
         sid = request.cookies.get(self.get_cookie_name(app))
         if not sid or len(sid) > 100:
             return ServerSession()
-        # Read in the request's own transaction: no second connection, no extra round trips.
+        # Read on the request's own connection, before any transaction: no extra round trips.
         row = (
-            get_conn()
+            get_conn(reading=True)
             .execute(
                 "SELECT data, account_id, staff_id, created_at, seen_at FROM portal_sessions"
                 " WHERE session_hash = %s AND expires_at > now()",

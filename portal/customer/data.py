@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from psycopg.rows import DictRow
@@ -27,10 +27,16 @@ JOIN meter_installations mi ON mi.service_point_id = c.service_point_id
 WHERE c.customer_id = %(customer_id)s
 """
 
+# A remote reading is looked for in the last weeks first, so only those months' partitions
+# are probed (the DEFAULT partition stops the planner from reading them newest first).
+RECENT = timedelta(days=35)
+_LAST_REMOTE = f"""
+SELECT read_at AS at, NULL::date AS day, value, 'remote' AS source FROM readings
+WHERE meter_id = %(meter)s AND {VOLUME} AND read_at >= %(since)s ORDER BY read_at DESC LIMIT 1
+"""
 # One round trip for the three kinds of last reading (each its own index probe).
 _LAST_READINGS = f"""
-(SELECT read_at AS at, NULL::date AS day, value, 'remote' AS source FROM readings
- WHERE meter_id = %(meter)s AND {VOLUME} ORDER BY read_at DESC LIMIT 1)
+({_LAST_REMOTE})
 UNION ALL
 (SELECT NULL, read_on, value_m3, source FROM customer_readings WHERE meter_id = %(meter)s
  ORDER BY read_on DESC LIMIT 1)
@@ -102,13 +108,22 @@ def ledger(conn: Conn, customer_id: int) -> list[LedgerEntry]:
 
 
 def account(entries: list[LedgerEntry], today: date) -> Account:
-    """Balance, overdue debt and the next open charge, by billing's ledger rules."""
-    state = replay(entries)
+    """Balance, overdue debt and the next open charge, by billing's ledger rules.
+
+    The ledger is replayed once when nothing is booked after ``today`` (the usual case):
+    billing's ``overdue_debt`` replays the entries booked by ``today``, which are then all.
+    """
+    booked = [e for e in entries if e.booked_on <= today]
+    if len(booked) < len(entries):
+        state, overdue_gr = replay(entries), overdue_debt(entries, today)
+    else:
+        state = replay(entries)
+        overdue_gr = sum(c.outstanding_grosze for c in state.open_charges if c.due_on < today)
     upcoming = [c for c in state.open_charges if c.due_on >= today]
     first = upcoming[0] if upcoming else None
     return Account(
         balance(entries),
-        overdue_debt(entries, today),
+        overdue_gr,
         first.due_on if first else None,
         first.outstanding_grosze if first else 0,
     )
@@ -116,7 +131,12 @@ def account(entries: list[LedgerEntry], today: date) -> Account:
 
 def last_reading(conn: Conn, meter_id: str) -> LastReading | None:
     """The newest of the meter's remote, own (customer) and estimated readings."""
-    rows = conn.execute(_LAST_READINGS, {"meter": meter_id}).fetchall()
+    since = datetime.now(UTC) - RECENT
+    rows = conn.execute(_LAST_READINGS, {"meter": meter_id, "since": since}).fetchall()
+    if not any(r["source"] == "remote" for r in rows):
+        rows += conn.execute(
+            _LAST_REMOTE, {"meter": meter_id, "since": datetime.min.replace(tzinfo=UTC)}
+        ).fetchall()
     found = [LastReading(meter_id, r["value"], r["at"] or r["day"], r["source"]) for r in rows]
     return max(found, key=_when) if found else None
 

@@ -11,11 +11,12 @@ from billing_engine.pdf import load_document, render
 from billing_engine.periods import warsaw_day
 from portal.auth import current_customer_id, login_required, one_owned_or_404
 from portal.customer import bp, data
-from portal.db import get_conn
+from portal.db import get_conn, read_only
 from portal.uploads import safe_filename
 
 
 @bp.get("/invoices")
+@read_only
 @login_required
 def invoices() -> ResponseReturnValue:
     """Invoices, payments, the balance, payment demands and interest notes."""
@@ -32,6 +33,7 @@ def invoices() -> ResponseReturnValue:
 
 
 @bp.get("/invoices/<int:invoice_id>")
+@read_only
 @login_required
 def invoice(invoice_id: int) -> ResponseReturnValue:
     """One issued invoice with its lines."""

@@ -19,7 +19,7 @@ from meterflow.settings import Settings
 from portal.auth import current_customer_id, login_required, one_owned_or_404
 from portal.customer import bp, data, meter_readings, remote
 from portal.customer.forms import ReadingForm, RemoteReadForm
-from portal.db import get_conn
+from portal.db import get_conn, read_only
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def owned_meter(meter_id: str) -> DictRow:
 
 
 @bp.route("/readings", methods=["GET", "POST"])
+@read_only
 @login_required
 def readings() -> ResponseReturnValue:
     """The customer's meters with their last readings, and the form to enter one."""
@@ -93,6 +94,7 @@ def readings() -> ResponseReturnValue:
 
 
 @bp.get("/meters/<meter_id>")
+@read_only
 @login_required
 def meter(meter_id: str) -> ResponseReturnValue:
     """One meter's reading history and its remote reading requests."""

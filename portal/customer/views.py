@@ -10,10 +10,11 @@ from flask.typing import ResponseReturnValue
 from billing_engine.periods import warsaw_day
 from portal.auth import current_customer_id, login_required
 from portal.customer import bp, data
-from portal.db import get_conn
+from portal.db import get_conn, read_only
 
 
 @bp.get("/")
+@read_only
 @login_required
 def dashboard() -> ResponseReturnValue:
     """The start page of a logged-in customer."""

@@ -196,3 +196,15 @@ def test_forms_without_csrf_token_are_refused(home: tuple[FlaskClient, Account, 
     for path in ("/ebok/profile/contact", "/ebok/profile/notices", "/ebok/readings"):
         assert client.post(path, data={"email": "a@b.pl"}).status_code == 400
     assert csrf(client, "/ebok/readings")
+
+
+def test_dashboard_finds_a_remote_reading_older_than_the_recent_weeks(
+    client: FlaskClient, db: Db, make_customer_account: Callable[..., Account]
+) -> None:
+    account = make_customer_account()
+    s = supply(db, account.customer_id)
+    start = datetime.now(UTC) - timedelta(days=90)
+    remote_readings(db, s.meter_id, start, 3, timedelta(days=1), Decimal("1.5"), Decimal("321"))
+    assert login(client, account.email, account.password).status_code == 302
+    page = client.get("/ebok/").get_data(as_text=True)
+    assert "324,000" in page
