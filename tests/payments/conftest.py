@@ -1,6 +1,8 @@
 """Payment fixtures: a billing connection, customers with issued invoices, e-office accounts.
 
-- ``conn``: an autocommit billing connection (tuple rows) to the test database.
+- ``payments_db``: a migrated database of the payment tests alone (their customers and
+  tariffs must not reach the template other areas clone from the run's database).
+- ``conn``: an autocommit billing connection (tuple rows) to it.
 - ``make_customer()``: a new customer id.
 - ``make_invoice(customer_id, gross_gr, due_on)``: an issued invoice with its ledger charge;
   returns ``(invoice_id, charge_entry_id)``.
@@ -27,10 +29,25 @@ _numbers = itertools.count(1)
 _FAST = Hasher("fast")
 
 
+@pytest.fixture(scope="session")
+def payments_db(migrated_db: str) -> Iterator[str]:
+    """A freshly migrated database for the payment tests; returns its URL."""
+    from schemas.migrate import migrate
+
+    base = migrated_db.rsplit("/", 1)[0]
+    name = f"mf_pay_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    migrate(f"{base}/{name}")
+    yield f"{base}/{name}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
 @pytest.fixture
-def conn(migrated_db: str) -> Iterator[Conn]:
+def conn(payments_db: str) -> Iterator[Conn]:
     """An autocommit billing connection."""
-    with psycopg.connect(migrated_db, autocommit=True) as connection:
+    with psycopg.connect(payments_db, autocommit=True) as connection:
         yield connection
 
 

@@ -53,10 +53,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def gateway(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(payments_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The sandbox and the portal, each on its own loopback port."""
     settings = Settings(
-        database_url=migrated_db,
+        database_url=payments_db,
         data_dir=Path(tmp_path_factory.mktemp("payments-portal")),
         secret_key="test-" + uuid.uuid4().hex,
         portal_cookie_secure=False,

@@ -140,12 +140,12 @@ def test_import_matches_books_lists_unmatched_and_reimport_books_nothing(
 def test_cli_import_unmatched_assign(
     conn: Conn,
     make_customer: Callable[[], int],
-    migrated_db: str,
+    payments_db: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("METERFLOW_DATABASE_URL", migrated_db)
+    monkeypatch.setenv("METERFLOW_DATABASE_URL", payments_db)
     customer = make_customer()
     path = tmp_path / "cli.csv"
     path.write_text(csv_text("", f"CLI-{customer}"), encoding="utf-8")
