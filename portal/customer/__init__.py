@@ -33,10 +33,15 @@ def localtime(at: datetime | None) -> str:
 def m3(value: Decimal | None) -> str:
     """A volume with three decimals (litres) as the page's language writes it: ``1 234,500``
     in Polish, ``1,234.500`` in English; empty for None."""
+    return m3_text(value, current_language())
+
+
+def m3_text(value: Decimal | None, language: str) -> str:
+    """The ``m3`` filter for a known language (for tables formatted in one pass)."""
     if value is None:
         return ""
     text = f"{value:,.3f}"
-    if current_language() == "pl":
+    if language == "pl":
         text = text.replace(",", "\u00a0").replace(".", ",")
     return text
 

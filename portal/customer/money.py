@@ -3,16 +3,65 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
-from flask import Response, current_app, render_template
+from flask import Response, current_app, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from psycopg.rows import DictRow
 
+from billing_engine.money import format_pln
 from billing_engine.pdf import load_document, render
 from billing_engine.periods import warsaw_day
 from portal.auth import current_customer_id, login_required, one_owned_or_404
 from portal.customer import bp, data
 from portal.db import get_conn, read_only
 from portal.uploads import safe_filename
+
+
+class InvoiceRow(NamedTuple):
+    """One line of the invoice table, formatted."""
+
+    number: str
+    href: str
+    pdf_href: str
+    correction: bool
+    estimated: bool
+    period: str
+    due: str
+    amount: str
+
+
+def invoice_rows(invoices: list[DictRow]) -> list[InvoiceRow]:
+    """The invoice table's cells as text, formatted in one pass (one URL built, not two a row)."""
+    base = url_for("customer.invoices")
+    return [
+        InvoiceRow(
+            i["invoice_no"],
+            f"{base}/{i['invoice_id']}",
+            f"{base}/{i['invoice_id']}.pdf",
+            i["kind"] == "correction",
+            bool(i["estimated"]),
+            f"{i['period_start']:%d.%m.%Y}–{i['period_end']:%d.%m.%Y}",
+            f"{i['due_date']:%d.%m.%Y}",
+            format_pln(i["gross_gr"]),
+        )
+        for i in invoices
+    ]
+
+
+def payment_rows(payments: list[DictRow]) -> list[tuple[str, str, str, str]]:
+    """The payment table's cells as text (date, kind, amount, reference)."""
+    kinds = {"payment": _("payment"), "credit_note": _("credit note")}
+    return [
+        (
+            f"{p['booked_on']:%d.%m.%Y}",
+            str(kinds.get(p["kind"], p["kind"])),
+            format_pln(p["amount_gr"]),
+            p["reference"] or "",
+        )
+        for p in payments
+    ]
 
 
 @bp.get("/invoices")
@@ -25,8 +74,8 @@ def invoices() -> ResponseReturnValue:
     return render_template(
         "customer/invoices.html",
         money=data.account(data.ledger(conn, customer_id), warsaw_day(datetime.now(UTC))),
-        invoices=data.invoices(conn, customer_id),
-        payments=data.payments(conn, customer_id),
+        invoices=invoice_rows(data.invoices(conn, customer_id)),
+        payments=payment_rows(data.payments(conn, customer_id)),
         demands=data.demands(conn, customer_id),
         notes=data.interest_notes(conn, customer_id),
     )

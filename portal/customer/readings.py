@@ -17,9 +17,10 @@ from billing_engine.periods import warsaw_day
 from meterflow.errors import ConfigError, TransportError
 from meterflow.settings import Settings
 from portal.auth import current_customer_id, login_required, one_owned_or_404
-from portal.customer import bp, data, meter_readings, remote
+from portal.customer import bp, data, m3_text, meter_readings, remote
 from portal.customer.forms import ReadingForm, RemoteReadForm
 from portal.db import get_conn, read_only
+from portal.i18n import current_language
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,27 @@ def refusal_text(error: ReadingRefused, last: tuple[str, str] | None) -> str:
         "same_day": _("You have already entered a reading of this meter for that day."),
     }
     return str(texts.get(error.code, _("The reading cannot be accepted: %(why)s", why=str(error))))
+
+
+def history_rows(history: list[meter_readings.HistoryRow]) -> list[tuple[str, str, str, str]]:
+    """The history table's cells as text (date, reading, use, source), formatted in one pass
+    rather than by a filter per cell."""
+    language = current_language()
+    labels = {
+        "remote": _("remote"),
+        "customer": _("own"),
+        "estimate": _("estimate"),
+        "inspector": _("inspector"),
+    }
+    return [
+        (
+            f"{h.day:%d.%m.%Y}",
+            m3_text(h.value_m3, language),
+            m3_text(h.used_m3, language),
+            labels.get(h.source, h.source),
+        )
+        for h in history
+    ]
 
 
 def owned_meter(meter_id: str) -> DictRow:
@@ -103,7 +125,7 @@ def meter(meter_id: str) -> ResponseReturnValue:
     return render_template(
         "customer/meter.html",
         meter=row,
-        history=meter_readings.history(conn, meter_id),
+        history=history_rows(meter_readings.history(conn, meter_id)),
         requests=remote.requests(conn, current_customer_id(), meter_id),
         form=RemoteReadForm(),
     )
