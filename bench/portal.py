@@ -498,9 +498,17 @@ done = function(summary, latency, requests)
 end
 """
 # A person's pause between page loads, spread +-50 % so the users do not march in step.
+# wrk also delays each connection's first request: those arrivals are spread evenly over
+# one pause (users arriving one by one, not all in the same millisecond; gunicorn's gthread
+# workers would otherwise hold a thread per new connection until its first request comes).
 _WRK_THINK = """
 math.randomseed(os.time())
+local arrived = 0
 delay = function()
+  if arrived < #users then
+    arrived = arrived + 1
+    return math.floor(arrived * THINK_MS / #users)
+  end
   return math.floor(THINK_MS * (0.5 + math.random()))
 end
 """
