@@ -3,9 +3,17 @@
 
 Workers are independent processes: sessions and rate limits live in PostgreSQL, so any
 worker may serve any request. The app is not preloaded: each worker opens its own pool.
+Its modules are, though: the master imports them once, so a worker forked to replace a
+recycled one (max_requests) builds the app in a fraction of a second instead of importing
+Flask, pandas and the billing engine again while requests wait.
 """
 
+import importlib
+
 from meterflow.settings import Settings
+
+for _module in ("portal.auth", "portal.customer", "portal.payments", "portal.staffconsole"):
+    importlib.import_module(_module)
 
 _settings = Settings.from_env()
 
