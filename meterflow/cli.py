@@ -16,6 +16,7 @@ from meterflow.settings import Settings
 # ``set_defaults(handler=...)``; a handler takes ``(args, settings)`` and returns an exit code.
 COMMAND_MODULES: tuple[str, ...] = (
     "meterflow.up",
+    "meterflow.bench_cli",
     "schemas.cli",
     "ingest.cli",
     "ingest.fleet_cli",
