@@ -45,6 +45,14 @@ def test_dashboard_shows_balance_last_reading_and_due_date(
     assert "zdalny" in page or "remote" in page
 
 
+def test_money_due_offers_online_payment_on_dashboard_and_invoices(
+    home: tuple[FlaskClient, Account, Supply],
+) -> None:
+    client, _, _ = home
+    for page in ("/ebok/", "/ebok/invoices"):
+        assert 'href="/payments/pay"' in client.get(page).get_data(as_text=True), page
+
+
 def test_dashboard_shows_only_announcements_for_the_customer_street(
     home: tuple[FlaskClient, Account, Supply], db: Db
 ) -> None:
