@@ -24,6 +24,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -43,6 +44,7 @@ from meterflow.errors import AuthError, MeterflowError, TransportError
 from meterflow.settings import Settings
 from portal.auth import current_account, current_customer_id, login_required, one_owned_or_404
 from portal.db import get_conn
+from portal.security import csp_with_form_target
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 log = logging.getLogger(__name__)
@@ -83,7 +85,11 @@ def _external(endpoint: str, **values: Any) -> str:
 def pay_form() -> ResponseReturnValue:
     """The customer's open invoices, to choose what to pay."""
     rows = get_conn().execute(OPEN_INVOICES, {"customer_id": current_customer_id()}).fetchall()
-    return render_template("payments/pay.html", invoices=rows, format_pln=format_pln)
+    response = make_response(
+        render_template("payments/pay.html", invoices=rows, format_pln=format_pln)
+    )
+    response.headers["Content-Security-Policy"] = csp_with_form_target(_settings().p24_base_url)
+    return response
 
 
 @bp.post("/pay")

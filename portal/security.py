@@ -21,6 +21,16 @@ HEADERS: dict[str, str] = {
 }
 
 
+def csp_with_form_target(origin: str) -> str:
+    """Return the policy with ``origin`` allowed as a form target too.
+
+    A page whose form posts here and is redirected to a payment gateway needs it: browsers
+    apply ``form-action`` to the redirect as well.
+    """
+    parts = urlsplit(origin)
+    return CSP.replace("form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
+
+
 def init_app(app: Flask, cookie_secure: bool) -> None:
     """Harden the session cookie and add the security headers to every response."""
     app.config.update(

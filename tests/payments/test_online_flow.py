@@ -175,6 +175,16 @@ def test_one_payment_settles_several_invoices(
     ]
 
 
+def test_pay_page_lets_the_browser_follow_the_redirect_to_the_gateway(
+    gateway: Gateway, payer: tuple[int, FlaskClient], make_invoice: MakeInvoice
+) -> None:
+    customer, browser = payer
+    make_invoice(customer, 5000, date(2026, 2, 10))
+    policy = browser.get("/payments/pay").headers["Content-Security-Policy"]
+    origin = urllib.parse.urlsplit(gateway.settings.p24_base_url)
+    assert f"form-action 'self' {origin.scheme}://{origin.netloc};" in policy
+
+
 def test_repeated_notification_is_booked_once(
     conn: Conn, sandbox: Sandbox, payer: tuple[int, FlaskClient], make_invoice: MakeInvoice
 ) -> None:
