@@ -78,7 +78,7 @@ def seed_contracts(
     }
     with store_errors("demo contracts"):
         conn.execute("DROP TABLE IF EXISTS demo_todo")
-        conn.execute(_TODO, params)
+        conn.execute(_UNFITTED_METERS, params)
         for statement in _INSERTS:
             conn.execute(statement, params)
         count = conn.execute("SELECT count(*) FROM demo_todo").fetchone()
@@ -86,7 +86,7 @@ def seed_contracts(
     return int(count[0]) if count else 0
 
 
-_TODO = """
+_UNFITTED_METERS = """
 CREATE TEMP TABLE demo_todo AS
 SELECT m.meter_id, t.n,
        nextval('customers_customer_id_seq') AS customer_id,
