@@ -18,6 +18,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from psycopg.rows import DictRow
 from werkzeug.wrappers import Response
 
 from billing_engine.notify import devices
@@ -36,6 +37,15 @@ def hasher() -> Hasher:
     """The app's password hasher."""
     found: Hasher = current_app.extensions["meterflow.hasher"]
     return found
+
+
+def password_matches(row: DictRow | None, password: str) -> bool:
+    """Check ``password`` against ``row``'s hash; False when there is no row.
+
+    Always one hash check, so an unknown address costs the same time as a known one.
+    """
+    stored = row["password_hash"] if row else None
+    return hasher().verify(stored, password) and row is not None
 
 
 def home_url() -> str:
@@ -63,9 +73,7 @@ def login() -> ResponseReturnValue:
             return too_many(wait)
         conn = get_conn()
         account = accounts.by_email(conn, form.email.data or "")
-        stored = account["password_hash"] if account else None
-        # Always one hash check, so an unknown address costs the same time as a known one.
-        password_ok = hasher().verify(stored, form.password.data or "")
+        password_ok = password_matches(account, form.password.data or "")
         if account is None or not password_ok:
             add_error(form.password, _("Wrong e-mail address or password."))
         elif account["blocked_at"] is not None:

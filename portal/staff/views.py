@@ -9,7 +9,7 @@ from psycopg import errors as pg_errors
 
 from portal import ratelimit, sessions
 from portal.auth import accounts
-from portal.auth.views import hasher, too_many
+from portal.auth.views import hasher, password_matches, too_many
 from portal.db import get_conn
 from portal.forms import add_error
 from portal.notices import link, queue_notice
@@ -37,9 +37,7 @@ def login() -> ResponseReturnValue:
             return too_many(wait)
         conn = get_conn()
         staff = users.by_email(conn, form.email.data or "")
-        stored = staff["password_hash"] if staff else None
-        # Always one hash check, so an unknown address costs the same time as a known one.
-        password_ok = hasher().verify(stored, form.password.data or "")
+        password_ok = password_matches(staff, form.password.data or "")
         if staff is None or not password_ok:
             add_error(form.password, _("Wrong e-mail address or password."))
         elif staff["disabled_at"] is not None:
