@@ -5,7 +5,8 @@ Set-based: a statement's lines are copied into a staging table, matched to
 (ledger reference ``bank:<dedup key>``) and recorded in ``statement_items`` by one
 ``INSERT ... SELECT ... ON CONFLICT (dedup_key) DO NOTHING``, so a statement imported twice
 books nothing twice. Credits no virtual account claims stay ``unmatched`` until staff
-assign them to a customer; debits are recorded as ``ignored``.
+assign them to a customer (:func:`assign`) or keep them out of the ledger with a note
+(:func:`ignore`, e.g. to be returned to the sender); debits are recorded as ``ignored``.
 """
 
 from __future__ import annotations
@@ -199,32 +200,39 @@ def _stage(
     conn.execute("ANALYZE items_stage")
 
 
-def unmatched(conn: Conn, limit: int = 500) -> list[UnmatchedItem]:
-    """Credits no customer has been found for, oldest first."""
+def unmatched(
+    conn: Conn, limit: int = 500, offset: int = 0, newest_first: bool = False
+) -> list[UnmatchedItem]:
+    """Credits no customer has been found for, oldest first (or newest first)."""
+    order = "DESC" if newest_first else "ASC"
     rows = conn.execute(
         "SELECT item_id, booked_on, amount_gr, currency, counterparty_account,"
         " counterparty_name, title FROM statement_items WHERE state = 'unmatched'"
-        " ORDER BY booked_on, item_id LIMIT %s",
-        (limit,),
+        f" ORDER BY booked_on {order}, item_id {order} LIMIT %s OFFSET %s",
+        (limit, offset),
     ).fetchall()
     return [UnmatchedItem(*row) for row in rows]
+
+
+def count_unmatched(conn: Conn) -> int:
+    """How many credits wait for staff."""
+    row = conn.execute("SELECT count(*) FROM statement_items WHERE state = 'unmatched'").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def assign(conn: Conn, item_id: int, customer_id: int, by: str) -> BookedPayment:
     """Book an unmatched credit to ``customer_id`` (staff ``by`` chose it).
 
-    Raises BillingError if the item is not an unmatched credit or the customer is unknown.
+    Raises BillingError if the item is not an unmatched PLN credit or the customer is unknown.
     """
     with conn.transaction():
-        row = conn.execute(
-            "SELECT state, amount_gr, dedup_key, booked_on FROM statement_items"
-            " WHERE item_id = %s FOR UPDATE",
-            (item_id,),
-        ).fetchone()
-        if row is None or row[0] != "unmatched":
-            state = "missing" if row is None else row[0]
-            raise BillingError(f"statement item {item_id} is {state}, not an unmatched credit")
-        booked = book_payment(conn, customer_id, int(row[1]), f"bank:{row[2]}", row[3])
+        amount_gr, dedup_key, booked_on, currency = _lock_unmatched(conn, item_id)
+        if currency != "PLN":
+            raise BillingError(
+                f"statement item {item_id} is in {currency}, not PLN: the ledger books PLN only"
+            )
+        booked = book_payment(conn, customer_id, amount_gr, f"bank:{dedup_key}", booked_on)
         if booked is None:
             raise BillingError(f"statement item {item_id} was booked already")
         with store_errors(f"statement item {item_id}"):
@@ -234,3 +242,38 @@ def assign(conn: Conn, item_id: int, customer_id: int, by: str) -> BookedPayment
                 (customer_id, booked.entry_id, by, item_id),
             )
     return booked
+
+
+def ignore(conn: Conn, item_id: int, note: str, by: str) -> None:
+    """Keep an unmatched credit out of the ledger (e.g. to be returned to the sender), with
+    staff ``by``'s ``note`` saying why.
+
+    Raises BillingError if the item is not an unmatched credit or the note is empty.
+    """
+    if not note.strip():
+        raise BillingError(f"statement item {item_id}: say why the credit is ignored")
+    with conn.transaction():
+        _lock_unmatched(conn, item_id)
+        with store_errors(f"statement item {item_id}"):
+            conn.execute(
+                "UPDATE statement_items SET state = 'ignored', note = %s, assigned_by = %s,"
+                " assigned_at = now() WHERE item_id = %s",
+                (note.strip(), by, item_id),
+            )
+
+
+def _lock_unmatched(conn: Conn, item_id: int) -> tuple[int, str, date, str]:
+    """Lock an unmatched credit; return its amount, dedup key, booking day and currency.
+
+    A second staff decision on the same item waits here and then finds it decided.
+    Raises BillingError if the item is missing or no longer unmatched.
+    """
+    row = conn.execute(
+        "SELECT state, amount_gr, dedup_key, booked_on, currency FROM statement_items"
+        " WHERE item_id = %s FOR UPDATE",
+        (item_id,),
+    ).fetchone()
+    if row is None or row[0] != "unmatched":
+        state = "missing" if row is None else row[0]
+        raise BillingError(f"statement item {item_id} is {state}, not an unmatched credit")
+    return int(row[1]), str(row[2]), row[3], str(row[4])
