@@ -1,6 +1,7 @@
 """The staff console's work pages on top of ``portal.staff``: customer search, meters and
 their keys, the review queue of held readings, the complaints inbox, announcements,
-tariffs and settlement runs. Every change is audit-logged with ``portal.staff.audit``.
+tariffs, settlement runs and unmatched bank credits. Every change is audit-logged with
+``portal.staff.audit``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PAGES: tuple[tuple[str, LazyString, tuple[str, ...]], ...] = (
     ("staffconsole.announcements", _l("Announcements"), ("customer_service",)),
     ("staffconsole.tariffs", _l("Tariffs"), ("billing",)),
     ("staffconsole.runs", _l("Settlement runs"), ("billing",)),
+    ("staffconsole.unmatched_credits", _l("Unmatched payments"), ("billing",)),
     ("staff.approvals", _l("Approvals"), ("customer_service",)),
     ("staff.account_list", _l("Accounts"), ("customer_service",)),
 )
@@ -51,4 +53,9 @@ def index() -> Response:
     return redirect(url_for("staff.home"))
 
 
-from portal.staffconsole import billing, customers, inbox  # noqa: E402,F401  (routes on bp)
+from portal.staffconsole import (  # noqa: E402,F401  (routes on bp)
+    billing,
+    customers,
+    inbox,
+    payments,
+)

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from psycopg.rows import DictRow
 
 from billing_engine.periods import warsaw_day
 from portal.customer import data
-from portal.db import get_conn
+from portal.db import Conn, get_conn
 from portal.staff import audit, staff_required
 from portal.staffconsole import bp
 from portal.staffconsole.forms import KeyForm, SearchForm
@@ -27,6 +28,20 @@ def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
 
 
+def find_customers(conn: Conn, term: str, limit: int = 100) -> list[DictRow]:
+    """Customers whose number or meter id is ``term``, or whose name or address contains it."""
+    return conn.execute(
+        "SELECT DISTINCT c.customer_id, c.customer_no, c.name, c.address FROM customers c"
+        " LEFT JOIN contracts k USING (customer_id)"
+        " LEFT JOIN service_points sp USING (service_point_id)"
+        " LEFT JOIN meter_installations mi ON mi.service_point_id = sp.service_point_id"
+        " WHERE c.customer_no = %(exact)s OR mi.meter_id = %(exact)s"
+        " OR c.name ILIKE %(like)s OR sp.address ILIKE %(like)s"
+        " ORDER BY c.customer_no LIMIT %(limit)s",
+        {"exact": term, "like": _like(term), "limit": limit},
+    ).fetchall()
+
+
 @bp.get("/customers")
 @staff_required("customer_service", "billing")
 def customers() -> ResponseReturnValue:
@@ -34,21 +49,7 @@ def customers() -> ResponseReturnValue:
     form = SearchForm(request.args)
     rows = []
     if form.validate() and form.q.data:
-        term = form.q.data.strip()
-        rows = (
-            get_conn()
-            .execute(
-                "SELECT DISTINCT c.customer_id, c.customer_no, c.name, c.address FROM customers c"
-                " LEFT JOIN contracts k USING (customer_id)"
-                " LEFT JOIN service_points sp USING (service_point_id)"
-                " LEFT JOIN meter_installations mi ON mi.service_point_id = sp.service_point_id"
-                " WHERE c.customer_no = %(exact)s OR mi.meter_id = %(exact)s"
-                " OR c.name ILIKE %(like)s OR sp.address ILIKE %(like)s"
-                " ORDER BY c.customer_no LIMIT 100",
-                {"exact": term, "like": _like(term)},
-            )
-            .fetchall()
-        )
+        rows = find_customers(get_conn(), form.q.data.strip())
     return render_template("staffconsole/customers.html", form=form, rows=rows)
 
 

@@ -129,3 +129,21 @@ class RunForm(FlaskForm):
             SelectChoice("issue", _l("issue the invoices")),
         ],
     )
+
+
+class AssignForm(FlaskForm):
+    customer_no = StringField(
+        _l("Customer number"),
+        validators=[DataRequired(_l("Give the customer number.")), Length(max=100)],
+    )
+
+
+class IgnoreForm(FlaskForm):
+    note = TextAreaField(
+        _l("Why is the credit left out (e.g. to be returned to the sender)?"),
+        validators=[
+            DataRequired(_l("Say why the credit is ignored.")),
+            Length(min=5, max=500, message=_l("Write between 5 and 500 characters.")),
+        ],
+        render_kw={"rows": 3},
+    )

@@ -62,6 +62,15 @@ def _victim_objects(db: Db, victim: Account) -> dict[str, Any]:
         "INSERT INTO complaint_attachments (complaint_id, upload_id) VALUES (%s, %s)",
         (complaint["complaint_id"], upload["upload_id"]),
     )
+    credit = db.execute(
+        "WITH s AS (INSERT INTO bank_statements (format, account, reference)"
+        " VALUES ('csv', 'PL61109010140000071219812874', gen_random_uuid()::text)"
+        " RETURNING statement_id)"
+        " INSERT INTO statement_items (statement_id, dedup_key, booked_on, amount_gr, title,"
+        " state) SELECT statement_id, gen_random_uuid()::text, current_date, 4200,"
+        " 'Cudza sprawa', 'unmatched' FROM s RETURNING item_id"
+    ).fetchone()
+    assert credit is not None
     return {
         "meter_id": s.meter_id,
         "invoice_id": invoice_id,
@@ -70,6 +79,7 @@ def _victim_objects(db: Db, victim: Account) -> dict[str, Any]:
         "customer_id": victim.customer_id,
         "account_id": victim.account_id,
         "held_id": 1,
+        "item_id": credit["item_id"],
         "tariff_id": s.tariff_id,
         "label": "2026-01",
         "slug": "x",
@@ -126,6 +136,9 @@ def test_customer_cannot_reach_another_customers_objects_or_staff_pages(
     assert db.execute(
         "SELECT blocked_at FROM portal_accounts WHERE account_id = %s", (victim.account_id,)
     ).fetchone() == {"blocked_at": None}
+    assert db.execute(
+        "SELECT state FROM statement_items WHERE item_id = %s", (values["item_id"],)
+    ).fetchone() == {"state": "unmatched"}
 
 
 def test_own_objects_are_reachable_so_the_walk_is_meaningful(
