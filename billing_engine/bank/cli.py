@@ -1,4 +1,4 @@
-"""``meterflow payments``: import bank statements, list and assign unmatched credits."""
+"""``meterflow payments``: import bank statements, list, assign and ignore unmatched credits."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def register(subparsers: Any) -> None:
     assign.add_argument("item", type=int, metavar="ITEM", help="item id from `unmatched`")
     assign.add_argument("customer", metavar="CUSTOMER", help="customer number or id")
     assign.set_defaults(handler=_assign)
+
+    ignore = commands.add_parser("ignore", help="keep an unmatched credit out of the ledger")
+    ignore.add_argument("item", type=int, metavar="ITEM", help="item id from `unmatched`")
+    ignore.add_argument("--note", required=True, help="why, e.g. to be returned to the sender")
+    ignore.add_argument("--by", help="who decided (default: the system user name)")
+    ignore.set_defaults(handler=_ignore)
 
     accounts = commands.add_parser("accounts", help="give customers their virtual accounts")
     accounts.set_defaults(handler=_accounts)
@@ -91,6 +97,16 @@ def _assign(args: argparse.Namespace, settings: Settings) -> int:
             raise BillingError(f"no customer with number or id {args.customer!r}")
         booked = assign(conn, args.item, int(row[0]), f"cli:{getpass.getuser()}")
     print(f"item {args.item} booked to customer {row[0]} as ledger entry {booked.entry_id}")
+    return 0
+
+
+def _ignore(args: argparse.Namespace, settings: Settings) -> int:
+    from billing_engine.bank.importer import ignore
+
+    by = (args.by or "").strip() or getpass.getuser()
+    with _connect(settings) as conn:
+        ignore(conn, args.item, args.note, f"cli:{by}")
+    print(f"item {args.item} ignored: it stays out of the ledger")
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 from billing_engine.bank import csvfile, mt940
@@ -53,6 +54,25 @@ class UnmatchedItem:
     counterparty_account: str
     counterparty_name: str
     title: str
+
+
+class Refusal(StrEnum):
+    """Why a staff decision on a statement item was refused (for a caller to put in words)."""
+
+    MISSING = "missing"
+    DECIDED = "decided"
+    NOT_PLN = "not_pln"
+    BOOKED_BEFORE = "booked_before"
+    NO_NOTE = "no_note"
+
+
+class DecisionRefused(BillingError):
+    """A staff decision on a statement item cannot be applied; nothing was written."""
+
+    def __init__(self, item_id: int, reason: Refusal, message: str) -> None:
+        super().__init__(f"statement item {item_id} {message}")
+        self.item_id = item_id
+        self.reason = reason
 
 
 def read_statements(path: Path, fmt: str | None = None) -> list[Statement]:
@@ -224,17 +244,20 @@ def count_unmatched(conn: Conn) -> int:
 def assign(conn: Conn, item_id: int, customer_id: int, by: str) -> BookedPayment:
     """Book an unmatched credit to ``customer_id`` (staff ``by`` chose it).
 
-    Raises BillingError if the item is not an unmatched PLN credit or the customer is unknown.
+    Raises DecisionRefused if the item is not an unmatched PLN credit or its ledger reference
+    was booked before, BillingError if the customer is unknown.
     """
     with conn.transaction():
         amount_gr, dedup_key, booked_on, currency = _lock_unmatched(conn, item_id)
         if currency != "PLN":
-            raise BillingError(
-                f"statement item {item_id} is in {currency}, not PLN: the ledger books PLN only"
+            raise DecisionRefused(
+                item_id, Refusal.NOT_PLN, f"is in {currency}, not PLN: the ledger books PLN only"
             )
         booked = book_payment(conn, customer_id, amount_gr, f"bank:{dedup_key}", booked_on)
         if booked is None:
-            raise BillingError(f"statement item {item_id} was booked already")
+            raise DecisionRefused(
+                item_id, Refusal.BOOKED_BEFORE, f"was booked already (ledger bank:{dedup_key})"
+            )
         with store_errors(f"statement item {item_id}"):
             conn.execute(
                 "UPDATE statement_items SET state = 'assigned', customer_id = %s,"
@@ -248,10 +271,10 @@ def ignore(conn: Conn, item_id: int, note: str, by: str) -> None:
     """Keep an unmatched credit out of the ledger (e.g. to be returned to the sender), with
     staff ``by``'s ``note`` saying why.
 
-    Raises BillingError if the item is not an unmatched credit or the note is empty.
+    Raises DecisionRefused if the item is not an unmatched credit or the note is empty.
     """
     if not note.strip():
-        raise BillingError(f"statement item {item_id}: say why the credit is ignored")
+        raise DecisionRefused(item_id, Refusal.NO_NOTE, "needs a note: say why it is ignored")
     with conn.transaction():
         _lock_unmatched(conn, item_id)
         with store_errors(f"statement item {item_id}"):
@@ -266,14 +289,18 @@ def _lock_unmatched(conn: Conn, item_id: int) -> tuple[int, str, date, str]:
     """Lock an unmatched credit; return its amount, dedup key, booking day and currency.
 
     A second staff decision on the same item waits here and then finds it decided.
-    Raises BillingError if the item is missing or no longer unmatched.
+    Raises DecisionRefused if the item is missing or no longer unmatched.
     """
     row = conn.execute(
-        "SELECT state, amount_gr, dedup_key, booked_on, currency FROM statement_items"
-        " WHERE item_id = %s FOR UPDATE",
+        "SELECT state, amount_gr, dedup_key, booked_on, currency, assigned_by, assigned_at"
+        " FROM statement_items WHERE item_id = %s FOR UPDATE",
         (item_id,),
     ).fetchone()
-    if row is None or row[0] != "unmatched":
-        state = "missing" if row is None else row[0]
-        raise BillingError(f"statement item {item_id} is {state}, not an unmatched credit")
+    if row is None:
+        raise DecisionRefused(item_id, Refusal.MISSING, "is missing: no statement line has that id")
+    if row[0] != "unmatched":
+        decided = f" by {row[5]} at {row[6]:%Y-%m-%d %H:%M %Z}" if row[6] is not None else ""
+        raise DecisionRefused(
+            item_id, Refusal.DECIDED, f"is {row[0]}{decided}, not an unmatched credit"
+        )
     return int(row[1]), str(row[2]), row[3], str(row[4])

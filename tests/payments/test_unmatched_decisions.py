@@ -1,5 +1,6 @@
 """Staff decisions on unmatched credits in the importer: the queue newest first and paged,
-``ignore`` with a note, no booking of a credit in another currency."""
+``ignore`` with a note (also from the command line), no booking of a credit in another
+currency; each refusal carries a reason code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from billing_engine.bank import csvfile
 from billing_engine.bank.importer import (
+    DecisionRefused,
+    Refusal,
     assign,
     count_unmatched,
     ignore,
@@ -18,6 +21,7 @@ from billing_engine.bank.importer import (
     unmatched,
 )
 from billing_engine.db import Conn
+from meterflow.cli import main
 from meterflow.errors import BillingError
 from tests.payments.helpers import payments_of
 from tests.payments.test_statements import OUR_ACCOUNT, PREFIX, SORT_CODE, STRANGER
@@ -88,3 +92,44 @@ def test_credit_in_another_currency_is_not_booked(
         assign(conn, item, customer, "staff:a@example")
     assert payments_of(conn, customer) == []
     ignore(conn, item, "EUR: zwrot do nadawcy", "staff:a@example")
+
+
+def test_each_refusal_says_its_reason(conn: Conn, make_customer: Callable[[], int]) -> None:
+    customer = make_customer()
+    [euro, pln] = _credits(conn, ("2031-06-03", "9,00", "EUR"), ("2031-06-03", "9,00", "PLN"))
+    refusals = []
+    for decide in (
+        lambda: assign(conn, euro, customer, "staff:a@example"),
+        lambda: ignore(conn, pln, "", "staff:a@example"),
+        lambda: assign(conn, 10**12, customer, "staff:a@example"),
+    ):
+        with pytest.raises(DecisionRefused) as refused:
+            decide()
+        refusals.append(refused.value.reason)
+    assert refusals == [Refusal.NOT_PLN, Refusal.NO_NOTE, Refusal.MISSING]
+    ignore(conn, pln, "zwrot", "staff:a@example")
+    with pytest.raises(DecisionRefused, match="by staff:a@example at ") as decided:
+        assign(conn, pln, customer, "staff:b@example")
+    assert decided.value.reason is Refusal.DECIDED and decided.value.item_id == pln
+
+
+def test_cli_ignores_a_credit_with_a_note_once(
+    conn: Conn,
+    payments_db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("METERFLOW_DATABASE_URL", payments_db)
+    [item] = _credits(conn, ("2031-06-04", "15,00", "PLN"))
+    assert main(["payments", "ignore", str(item), "--note", " ", "--by", "ewa"]) == 1
+    assert "say why" in capsys.readouterr().err
+    assert main(["payments", "ignore", str(item), "--note", "do zwrotu", "--by", "ewa"]) == 0
+    assert f"item {item} ignored" in capsys.readouterr().out
+    row = conn.execute(
+        "SELECT state, note, assigned_by FROM statement_items WHERE item_id = %s", (item,)
+    ).fetchone()
+    assert row == ("ignored", "do zwrotu", "cli:ewa")
+    assert main(["payments", "ignore", str(item), "--note", "znowu"]) == 1
+    assert "is ignored by cli:ewa" in capsys.readouterr().err
+    assert main(["payments", "ignore", "999999999999", "--note", "x"]) == 1
+    assert "999999999999 is missing" in capsys.readouterr().err
