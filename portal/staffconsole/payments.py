@@ -4,15 +4,24 @@ out of the ledger with a note through ``ignore`` (e.g. to be returned to the sen
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from psycopg.rows import DictRow
 
-from billing_engine.bank.importer import assign, count_unmatched, ignore, unmatched
+from billing_engine.bank.importer import (
+    DecisionRefused,
+    Refusal,
+    assign,
+    count_unmatched,
+    ignore,
+    unmatched,
+)
 from billing_engine.money import format_pln
 from billing_engine.periods import warsaw_day
 from meterflow.errors import BillingError
@@ -25,6 +34,18 @@ from portal.staffconsole.customers import find_customers
 from portal.staffconsole.forms import AssignForm, IgnoreForm, SearchForm
 
 PER_PAGE = 50
+log = logging.getLogger(__name__)
+
+# What staff read when the importer refuses a decision; its English reason goes to the log.
+_REFUSALS = {
+    Refusal.MISSING: _l("This credit is not on any imported statement; nothing was done."),
+    Refusal.DECIDED: _l("Someone has already decided about this credit; nothing was done."),
+    Refusal.NOT_PLN: _l("Nothing was booked: the credit is not in PLN."),
+    Refusal.BOOKED_BEFORE: _l(
+        "This credit is in the ledger already; it has not been booked a second time."
+    ),
+    Refusal.NO_NOTE: _l("Say why the credit is ignored."),
+}
 
 _ITEM = """
 SELECT i.item_id, i.booked_on, i.amount_gr, i.currency, i.counterparty_account,
@@ -176,12 +197,19 @@ def _refused(
     item_id: int, form: AssignForm | IgnoreForm, refused: BillingError
 ) -> ResponseReturnValue:
     """The credit's page after ``assign`` or ``ignore`` refused (nothing was written): 409
-    if the credit was decided meanwhile, else 400 with billing's reason on the form."""
+    if the credit was decided meanwhile, else 400 with billing's reason, in the user's
+    language, on the form."""
+    log.warning("staff decision on statement item %s refused: %s", item_id, refused)
+    if isinstance(refused, DecisionRefused):
+        why = str(_REFUSALS[refused.reason])
+    else:
+        # A rule of the ledger or the store, without a reason code.
+        why = _("The billing system refused the booking; the reason is in the system log.")
     search = SearchForm(formdata=None)
     if isinstance(form, AssignForm):
-        add_error(form.customer_no, _("Billing refused: %(why)s", why=str(refused)))
+        add_error(form.customer_no, why)
         return _credit_page(item_id, search, form, IgnoreForm(formdata=None), status=400)
-    add_error(form.note, _("Billing refused: %(why)s", why=str(refused)))
+    add_error(form.note, why)
     return _credit_page(item_id, search, AssignForm(formdata=None), form, status=400)
 
 

@@ -1,8 +1,10 @@
 """Staff console: unmatched bank credits listed newest first, booked to a customer once
-(name and balance shown before confirming), ignored with a note; bad input books nothing."""
+(name and balance shown before confirming), ignored with a note; bad input books nothing,
+and what billing refused is said in Polish (the English reason goes to the log)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -289,22 +291,54 @@ def test_two_clerks_submitting_at_once_book_the_credit_once(
     assert _payments(db, bare_customer[0]) == [-5000]
 
 
-def test_credit_in_another_currency_cannot_be_booked(
+def test_credit_in_another_currency_cannot_be_booked_said_in_polish(
     client: FlaskClient,
     billing_clerk: StaffUser,
     db: Db,
     bare_customer: tuple[int, str],
     make_credit: MakeCredit,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     item = make_credit("20,00", currency="EUR")
     page = client.get(f"{_page(item)}?q={bare_customer[1]}").get_data(as_text=True)
     assert f"20,00{NBSP}EUR" in page and "tylko wpłaty w PLN" in page
     assert "/assign" not in page and "/ignore" in page
-    answer = post_form(
-        client, f"{_page(item)}/assign", {"customer_no": bare_customer[1]}, _page(item)
-    )
-    assert answer.status_code == 400 and "EUR" in answer.get_data(as_text=True)
+    with caplog.at_level(logging.WARNING, logger="portal.staffconsole.payments"):
+        answer = post_form(
+            client, f"{_page(item)}/assign", {"customer_no": bare_customer[1]}, _page(item)
+        )
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "Nic nie zaksięgowano: wpłata nie jest w złotych" in text
+    assert "not PLN" not in text and "System rozliczeń odmówił:" not in text
+    assert f"statement item {item} is in EUR, not PLN" in caplog.text
     assert _item(db, item)["state"] == "unmatched" and _payments(db, bare_customer[0]) == []
+
+
+def test_credit_whose_reference_is_in_the_ledger_is_not_booked_again_said_in_polish(
+    client: FlaskClient,
+    billing_clerk: StaffUser,
+    db: Db,
+    bare_customer: tuple[int, str],
+    make_credit: MakeCredit,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    customer_id, customer_no = bare_customer
+    item = make_credit("30,00")
+    # Booked by hand outside the console, under the reference the importer would use.
+    db.execute(
+        "INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, reference)"
+        " SELECT %s, 'payment', -3000, booked_on, 'bank:' || dedup_key FROM statement_items"
+        " WHERE item_id = %s",
+        (customer_id, item),
+    )
+    with caplog.at_level(logging.WARNING, logger="portal.staffconsole.payments"):
+        answer = post_form(
+            client, f"{_page(item)}/assign", {"customer_no": customer_no}, _page(item)
+        )
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "Ta wpłata jest już zaksięgowana" in text
+    assert "booked already" not in text and f"statement item {item} was booked" in caplog.text
+    assert _item(db, item)["state"] == "unmatched" and _payments(db, customer_id) == [-3000]
 
 
 def test_title_and_an_earlier_sender_point_at_the_customer(
