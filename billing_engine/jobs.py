@@ -22,10 +22,13 @@ from billing_engine.dunning_jobs import issue_interest_notes, send_demands, send
 from billing_engine.model import DunningPolicy
 from billing_engine.notify.due import queue_contract_endings, queue_overdue_reminders
 from billing_engine.notify.remote_results import queue_remote_results
-from billing_engine.periods import period_containing
+from billing_engine.periods import WARSAW, period_containing
 from billing_engine.settlement import KINDS, RunOptions, settle
 
 log = logging.getLogger(__name__)
+
+# Finished runs are kept this long; failed and unfinished runs stay until staff delete them.
+JOB_RUNS_KEPT = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,24 @@ def ensure_partitions(conninfo: str, today: date) -> JobOutcome:
         return {"created": int(row[0]) if row and row[0] is not None else 0}
 
     return run_locked(conninfo, "ensure_time_partitions", today.isoformat(), work)
+
+
+def prune_job_runs(conninfo: str, today: date, kept: timedelta = JOB_RUNS_KEPT) -> JobOutcome:
+    """Delete the record of successful job runs started more than ``kept`` before ``today``.
+
+    The every-minute remote-results job alone writes 1,440 rows a day. Failed and unfinished
+    runs are kept: they are what staff look into.
+    """
+
+    def work() -> Mapping[str, Any]:
+        with connect(conninfo, autocommit=True) as conn:
+            cur = conn.execute(
+                "DELETE FROM job_runs WHERE status = 'done' AND started_at < %s",
+                (datetime.combine(today - kept, datetime.min.time(), WARSAW),),
+            )
+        return {"deleted": cur.rowcount}
+
+    return run_locked(conninfo, "prune_job_runs", today.isoformat(), work)
 
 
 def remind(conninfo: str, today: date, policy: DunningPolicy) -> JobOutcome:

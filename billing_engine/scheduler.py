@@ -29,6 +29,7 @@ from billing_engine.jobs import (
     demand,
     ensure_partitions,
     interest_notes,
+    prune_job_runs,
     queue_due_notices,
     refresh_consumption,
     remind,
@@ -72,6 +73,11 @@ def add_jobs(
             "refresh_daily_consumption",
             lambda: refresh_consumption(conninfo, _today().date()),
             CronTrigger(hour=1, minute=0, timezone=WARSAW),
+        ),
+        (
+            "prune_job_runs",
+            lambda: prune_job_runs(conninfo, _today().date()),
+            CronTrigger(hour=1, minute=30, timezone=WARSAW),
         ),
         (
             "payment_reminders",

@@ -14,7 +14,7 @@ from billing_engine.dunning_jobs import (
     sync_reference_rates,
 )
 from billing_engine.interest import interest_for
-from billing_engine.jobs import demand, ensure_partitions, remind
+from billing_engine.jobs import demand, ensure_partitions, prune_job_runs, remind
 from billing_engine.model import DunningPolicy
 from billing_engine.scheduler import add_jobs
 from billing_engine.settlement import RunOptions, settle
@@ -112,4 +112,23 @@ def test_jobs_run_under_their_locks_and_the_scheduler_has_them_all(billing_db: s
     add_jobs(scheduler, billing_db, RunOptions(), POLICY)
     ids = {job.id for job in scheduler.get_jobs()}
     assert {"payment_reminders", "payment_demands", "interest_notes", "settle:G1"} <= ids
-    assert {"ensure_time_partitions", "refresh_daily_consumption"} <= ids
+    assert {"ensure_time_partitions", "refresh_daily_consumption", "prune_job_runs"} <= ids
+
+
+def test_prune_job_runs_keeps_failures_and_recent_runs(billing_db: str) -> None:
+    with psycopg.connect(billing_db) as conn:
+        conn.execute(
+            "INSERT INTO job_runs (job, run_key, started_at, finished_at, status) VALUES"
+            " ('remote_reading_results', 'old', '2026-08-01 10:00+02', '2026-08-01 10:00+02',"
+            "  'done'),"
+            " ('remote_reading_results', 'edge', '2026-08-24 00:00+02', '2026-08-24 00:01+02',"
+            "  'done'),"
+            " ('settle:G1', 'failed', '2026-07-01 02:00+02', '2026-07-01 02:05+02', 'failed'),"
+            " ('settle:G1', 'killed', '2026-07-01 03:00+02', NULL, 'running')"
+        )
+    outcome = prune_job_runs(billing_db, date(2026, 11, 22))
+    assert outcome.detail == {"deleted": 1}
+    with psycopg.connect(billing_db) as conn:
+        keys = {row[0] for row in conn.execute("SELECT run_key FROM job_runs")}
+    assert {"edge", "failed", "killed"} <= keys
+    assert "old" not in keys
