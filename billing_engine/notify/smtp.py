@@ -7,6 +7,7 @@ collapse duplicates (and the SMTP sink's count by Message-ID) see one message.
 
 from __future__ import annotations
 
+import re
 import secrets
 import smtplib
 import socket
@@ -14,6 +15,7 @@ import ssl
 from base64 import b64encode, encodebytes
 from dataclasses import dataclass
 from email.utils import formatdate, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +23,9 @@ from billing_engine.notify.channels import Attachment, DeliveryError, Outgoing, 
 from meterflow.errors import ConfigError
 
 SECURITY = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "tls"}
+# An addr-spec with a dot-atom local part and a host name: parseaddr would return it as is.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +65,13 @@ def build_message(message: Outgoing, sender: str) -> bytes:
     DeliveryError (permanent) if an address or a header is malformed (a line break in it
     would let a payload inject headers).
     """
-    name, address = parseaddr(message.to)
-    values = [message.to, message.subject, *(v for pair in message.headers for v in pair)]
-    if "@" not in address or name or any("\r" in v or "\n" in v for v in values):
+    address = _bare_address(message.to)
+    values = [message.subject, *(v for pair in message.headers for v in pair)]
+    if address is None or any("\r" in v or "\n" in v for v in values):
         raise DeliveryError(f"malformed address or header for {message.to!r}", permanent=True)
-    sender_name, sender_address = parseaddr(sender)
-    domain = sender_address.rpartition("@")[2] or "localhost"
+    from_header, domain = _sender(sender)
     head = [
-        f"From: {_phrase(sender_name)} <{sender_address}>" if sender_name else f"From: {sender}",
+        from_header,
         f"To: {address}",
         f"Subject: {_encoded_words(message.subject)}",
         f"Date: {formatdate(localtime=False, usegmt=True)}",
@@ -84,18 +88,35 @@ def build_message(message: Outgoing, sender: str) -> bytes:
     return ("\r\n".join(head) + "\r\n").encode("ascii") + body
 
 
+def _bare_address(to: str) -> str | None:
+    """The address of ``to`` if it is a bare address (no display name), else None."""
+    if PLAIN_ADDRESS.match(to):  # the usual case, without the cost of parseaddr
+        return to
+    if "\r" in to or "\n" in to:
+        return None
+    name, address = parseaddr(to)
+    return address if "@" in address and not name else None
+
+
+@lru_cache(maxsize=16)
+def _sender(sender: str) -> tuple[str, str]:
+    """The From header and the Message-ID domain of ``sender`` (the same for every mail)."""
+    name, address = parseaddr(sender)
+    header = f"From: {_phrase(name)} <{address}>" if name else f"From: {sender}"
+    return header, address.rpartition("@")[2] or "localhost"
+
+
 def _encoded_words(text: str) -> str:
     """An unstructured header value: as is when ASCII, else RFC 2047 base64 words."""
     if text.isascii():
         return text
-    words, chunk = [], b""
-    for char in text:
-        encoded = char.encode()
-        if len(chunk) + len(encoded) > 45:  # 45 bytes -> 60 base64 characters per word
-            words.append(chunk)
-            chunk = b""
-        chunk += encoded
-    words.append(chunk)
+    data, words, start = text.encode(), [], 0
+    while start < len(data):
+        end = min(start + 45, len(data))  # 45 bytes -> 60 base64 characters per word
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # not inside a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
     return "\r\n ".join(f"=?utf-8?b?{b64encode(w).decode()}?=" for w in words)
 
 
