@@ -1,18 +1,30 @@
 """Invoices into the store: drafts in bulk, then issued with gapless numbers, a ledger
 charge and an outbox notice, all inside the caller's transaction.
 
-Numbers come from the ``invoice_counters`` row of (series, year), locked FOR UPDATE by the
-issuing transaction: concurrent issuers queue on that row, and a transaction that dies
-takes its numbers with it, so numbers have no gaps and no repeats.
+Numbers come from the ``invoice_counters`` row of (series, year). ``issue_new`` and
+``issue_drafts`` lock it (FOR UPDATE, through ``UPDATE ... RETURNING``) before they number:
+concurrent issuers queue on that row, and a transaction that dies takes its numbers with it,
+so numbers have no gaps and no repeats.
+
+``issue_expecting`` lets a settlement write several batches at once: a batch is written with
+the numbers it expects to be next, and the counter row is locked only at the end, where the
+batch checks that the counter stands right before its first number (its predecessor has
+committed) and advances it; if not, it raises ``NumberingMoved`` and the caller rolls back
+and issues the batch again with ``issue_new``. An advisory lock per series and year keeps the
+two kinds apart: issuers that lock the counter first hold it exclusively, batches written
+ahead share it, so neither ever waits on numbers the other has written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
+
+import psycopg
 
 from billing_engine.db import Conn
 from billing_engine.model import BillingPeriod, InvoiceLine, InvoiceTotals
@@ -61,6 +73,11 @@ class IssuedInvoice:
     gross_grosze: int
     due_date: date
     estimated: bool = False
+
+
+class NumberingMoved(BillingError):
+    """The invoice counter was not where a batch written ahead expected it; roll back and
+    issue the batch with ``issue_new``."""
 
 
 @dataclass
@@ -145,42 +162,215 @@ def issue_new(
     Raises BillingError if ``due_days`` is negative; a concurrent issuer of the same
     contract and period makes the transaction fail (unique key), never leaves a gap.
     """
-    if due_days < 0:
-        raise BillingError(f"due days must not be negative, got {due_days}")
+    due = _due(issue_date, due_days)
     if not drafts:
         return []
-    _create_staging(conn)
-    staged = _stage(drafts)
-    with conn.cursor() as cur:
-        for table, rows in (
-            (f"stage_invoices ({_STAGE_INVOICE_COLUMNS})", staged.invoices),
-            ("stage_lines", staged.lines),
-            ("stage_readings", staged.readings),
-        ):
-            with cur.copy(f"COPY {table} FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        cur.execute(_DROP_INVOICED)
-        counts = cur.execute("SELECT series, count(*) FROM stage_invoices GROUP BY 1").fetchall()
-        for series, count in counts:
-            first = _reserve_numbers(conn, series, issue_date.year, int(count))
-            cur.execute(_NUMBER_STAGED, {"series": series, "first": first})
-        params = {
-            "run_id": run_id,
-            "year": issue_date.year,
-            "issue": issue_date,
-            "due": issue_date + timedelta(days=due_days),
-        }
-        for statement in _ISSUE_STAGED:
-            cur.execute(statement, params)
-        done = cur.execute(
-            "SELECT invoice_id, series || '/' || number || '/' || %s, customer_id,"
-            " net_gr + vat_gr, estimated FROM stage_invoices ORDER BY k",
-            (issue_date.year,),
+    for series in sorted({d.series for d in drafts}):
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (series_lock(series, issue_date.year),))
+    fresh = _not_invoiced(conn, drafts)
+    firsts: dict[str, int] = {}
+    for series in sorted({d.series for d in fresh}):
+        count = sum(d.series == series for d in fresh)
+        firsts[series] = _reserve_numbers(conn, series, issue_date.year, count)
+    issued = _write(conn, fresh, firsts, issue_date, due, run_id)
+    settle_credit(conn, [i.customer_id for i in issued])
+    return issued
+
+
+def issue_expecting(
+    conn: Conn,
+    drafts: Sequence[InvoiceDraft],
+    issue_date: date,
+    first: int,
+    ready: Callable[[], bool],
+    due_days: int = 14,
+    run_id: int | None = None,
+) -> list[IssuedInvoice]:
+    """Store and issue ``drafts`` of one series numbered from ``first`` on, as ``issue_new``
+    does, but lock the counter only at the end: once ``ready()`` says the batches before this
+    one are done, the counter must stand at ``first - 1``, and it is advanced past this batch.
+
+    Must run inside the caller's transaction. Raises NumberingMoved if the counter is
+    elsewhere or locked, ``ready()`` returns False, or a draft was invoiced meanwhile (the
+    caller must roll back; nothing is numbered); BillingError if ``due_days`` is negative or
+    the drafts are of several series.
+    """
+    due = _due(issue_date, due_days)
+    if not drafts:
+        return []
+    series = {d.series for d in drafts}
+    if len(series) != 1:
+        raise BillingError(f"a batch issued ahead must be of one series, got {sorted(series)}")
+    (name,) = series
+    year = issue_date.year
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (series_lock(name, year),))
+    row = conn.execute(
+        "SELECT last_number FROM invoice_counters WHERE series = %s AND year = %s", (name, year)
+    ).fetchone()
+    if row is None or row[0] >= first:
+        raise NumberingMoved(f"numbers of {name}/{year} from {first} are no longer next")
+    try:
+        issued = _write(conn, drafts, {name: first}, issue_date, due, run_id)
+    except psycopg.errors.UniqueViolation as exc:
+        # A contract invoiced since the run found it due: issue_new skips it.
+        raise NumberingMoved(
+            f"a contract of the batch from {name}/{first}/{year} was invoiced"
+        ) from exc
+    if not ready():
+        raise NumberingMoved(f"the batch before {name}/{first}/{year} was not issued")
+    try:
+        row = conn.execute(
+            "SELECT last_number FROM invoice_counters WHERE series = %s AND year = %s"
+            " FOR UPDATE NOWAIT",
+            (name, year),
+        ).fetchone()
+    except psycopg.errors.LockNotAvailable as exc:
+        raise NumberingMoved(f"the counter of {name}/{year} is locked by another issuer") from exc
+    if row is None or row[0] != first - 1:
+        raise NumberingMoved(f"the counter of {name}/{year} is not at {first - 1}")
+    conn.execute(
+        "UPDATE invoice_counters SET last_number = %s WHERE series = %s AND year = %s",
+        (first - 1 + len(issued), name, year),
+    )
+    settle_credit(conn, [i.customer_id for i in issued])
+    return issued
+
+
+def series_lock(series: str, year: int) -> int:
+    """The advisory lock key of the numbers of (``series``, ``year``)."""
+    digest = hashlib.sha256(f"meterflow-invoice-numbers:{series}:{year}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _due(issue_date: date, due_days: int) -> date:
+    if due_days < 0:
+        raise BillingError(f"due days must not be negative, got {due_days}")
+    return issue_date + timedelta(days=due_days)
+
+
+def _not_invoiced(conn: Conn, drafts: Sequence[InvoiceDraft]) -> list[InvoiceDraft]:
+    """``drafts`` less the regular ones whose contract and period have an invoice already."""
+    regular: dict[tuple[date, date], list[int]] = {}
+    for d in drafts:
+        if d.kind == "regular":
+            regular.setdefault((d.period.start, d.period.end), []).append(d.contract_id)
+    invoiced: set[tuple[int, date, date]] = set()
+    for (start, end), ids in regular.items():
+        rows = conn.execute(
+            "SELECT i.contract_id FROM unnest(%s::bigint[]) AS c(contract_id)"
+            " JOIN invoices i USING (contract_id)"
+            " WHERE i.kind = 'regular' AND i.period_start = %s AND i.period_end = %s",
+            (ids, start, end),
         ).fetchall()
-    settle_credit(conn, [int(r[2]) for r in done])
-    due = issue_date + timedelta(days=due_days)
-    return [IssuedInvoice(r[0], r[1], r[2], r[3], due, r[4]) for r in done]
+        invoiced.update((r[0], start, end) for r in rows)
+    if not invoiced:
+        return list(drafts)
+    return [
+        d
+        for d in drafts
+        if (d.contract_id, d.period.start, d.period.end) not in invoiced or d.kind != "regular"
+    ]
+
+
+def _write(
+    conn: Conn,
+    drafts: Sequence[InvoiceDraft],
+    firsts: dict[str, int],
+    issue_date: date,
+    due: date,
+    run_id: int | None,
+) -> list[IssuedInvoice]:
+    """Copy the numbered invoices, their lines and billed readings into their tables, then
+    book the charges and write the notices from the invoices."""
+    if not drafts:
+        return []
+    year = issue_date.year
+    with conn.cursor() as cur:
+        issued_at = cur.execute("SELECT now()").fetchone()
+        ids = [
+            r[0]
+            for r in cur.execute(
+                "SELECT nextval('invoices_invoice_id_seq') FROM generate_series(1, %s)",
+                (len(drafts),),
+            )
+        ]
+        assert issued_at is not None
+        numbers = dict(firsts)
+        issued = []
+        with cur.copy(f"COPY invoices ({_INVOICE_COLUMNS}) FROM STDIN") as copy:
+            for invoice_id, d in zip(ids, drafts, strict=True):
+                number = numbers[d.series]
+                numbers[d.series] = number + 1
+                net, vat = d.totals.net_grosze, d.totals.vat_grosze
+                copy.write_row(
+                    (
+                        invoice_id,
+                        d.contract_id,
+                        d.customer_id,
+                        d.kind,
+                        d.corrects_id,
+                        d.series,
+                        year,
+                        number,
+                        d.period.start,
+                        d.period.end,
+                        issue_date,
+                        due,
+                        net,
+                        vat,
+                        net + vat,
+                        d.estimated,
+                        run_id,
+                        issued_at[0],
+                        "issued",
+                    )
+                )
+                issued.append(
+                    IssuedInvoice(
+                        invoice_id,
+                        f"{d.series}/{number}/{year}",
+                        d.customer_id,
+                        net + vat,
+                        due,
+                        d.estimated,
+                    )
+                )
+        with cur.copy(f"COPY invoice_lines ({_LINE_COLUMNS}) FROM STDIN") as copy:
+            for invoice_id, d in zip(ids, drafts, strict=True):
+                for no, line in enumerate(d.lines, start=1):
+                    copy.write_row(
+                        (
+                            invoice_id,
+                            no,
+                            line.kind,
+                            line.description,
+                            line.start,
+                            line.end,
+                            line.quantity,
+                            line.unit,
+                            line.unit_price,
+                            line.net_grosze,
+                            line.vat_rate,
+                            d.estimated and line.kind != "subscription",
+                        )
+                    )
+        with cur.copy(f"COPY billed_readings ({_READING_COLUMNS}) FROM STDIN") as copy:
+            for invoice_id, d in zip(ids, drafts, strict=True):
+                for r in d.readings:
+                    copy.write_row(
+                        (
+                            invoice_id,
+                            r.meter_id,
+                            r.role,
+                            r.boundary,
+                            r.on_date,
+                            r.value_m3,
+                            r.source,
+                        )
+                    )
+        cur.execute(_BOOK_CHARGES, {"ids": ids})
+        cur.execute(_WRITE_NOTICES, {"ids": ids})
+    return issued
 
 
 def _drafts_by_series(conn: Conn, invoice_ids: Sequence[int]) -> dict[str, list[int]]:
@@ -196,7 +386,11 @@ def _drafts_by_series(conn: Conn, invoice_ids: Sequence[int]) -> dict[str, list[
 
 
 def _reserve_numbers(conn: Conn, series: str, year: int, count: int) -> int:
-    """Lock the counter of (series, year), advance it by ``count``; return the first number."""
+    """Lock the counter of (series, year), advance it by ``count``; return the first number.
+
+    The exclusive series lock comes first, so no batch written ahead is in flight meanwhile.
+    """
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (series_lock(series, year),))
     conn.execute(
         "INSERT INTO invoice_counters (series, year) VALUES (%s, %s) ON CONFLICT DO NOTHING",
         (series, year),
@@ -281,65 +475,16 @@ _STAGE_INVOICE_COLUMNS = (
     " net_gr, vat_gr, estimated"
 )
 
-_DROP_INVOICED = """
-DELETE FROM stage_invoices s
-WHERE s.kind = 'regular' AND EXISTS (
-    SELECT 1 FROM invoices i
-    WHERE i.contract_id = s.contract_id AND i.period_start = s.period_start
-      AND i.period_end = s.period_end AND i.kind = 'regular')
-"""
-
-_NUMBER_STAGED = """
-UPDATE stage_invoices s SET invoice_id = nextval('invoices_invoice_id_seq'),
-       number = %(first)s + o.n - 1
-FROM (SELECT k, row_number() OVER (ORDER BY k) AS n FROM stage_invoices
-      WHERE series = %(series)s) o
-WHERE s.k = o.k
-"""
-
-_ISSUE_STAGED = (
-    """
-    INSERT INTO invoices (invoice_id, contract_id, customer_id, kind, corrects_id, status,
-                          series, year, number, period_start, period_end, issue_date, due_date,
-                          net_gr, vat_gr, gross_gr, estimated, run_id, issued_at)
-    SELECT invoice_id, contract_id, customer_id, kind, corrects_id, 'issued', series,
-           %(year)s, number, period_start, period_end, %(issue)s, %(due)s, net_gr, vat_gr,
-           net_gr + vat_gr, estimated, %(run_id)s, now()
-    FROM stage_invoices ORDER BY k
-    """,
-    """
-    INSERT INTO invoice_lines (invoice_id, line_no, kind, description, valid_from, valid_to,
-                               quantity, unit, unit_price, net_gr, vat_rate, estimated)
-    SELECT s.invoice_id, l.line_no, l.kind, l.description, l.valid_from, l.valid_to,
-           l.quantity, l.unit, l.unit_price, l.net_gr, l.vat_rate, l.estimated
-    FROM stage_lines l JOIN stage_invoices s USING (k)
-    """,
-    """
-    INSERT INTO billed_readings (invoice_id, meter_id, role, boundary, on_date, value_m3, source)
-    SELECT s.invoice_id, r.meter_id, r.role, r.boundary, r.on_date, r.value_m3, r.source
-    FROM stage_readings r JOIN stage_invoices s USING (k)
-    """,
-    """
-    INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, due_date, invoice_id,
-                                reference)
-    SELECT customer_id, CASE WHEN net_gr + vat_gr < 0 THEN 'credit_note' ELSE 'charge' END,
-           net_gr + vat_gr, %(issue)s,
-           CASE WHEN net_gr + vat_gr < 0 THEN NULL ELSE %(due)s::date END, invoice_id,
-           series || '/' || number || '/' || %(year)s
-    FROM stage_invoices
-    """,
-    """
-    INSERT INTO outbox (kind, customer_id, dedup_key, payload)
-    SELECT 'invoice_issued', customer_id, 'invoice:' || invoice_id,
-           jsonb_build_object('invoice_id', invoice_id,
-                              'invoice_no', series || '/' || number || '/' || %(year)s,
-                              'kind', kind, 'gross_gr', net_gr + vat_gr,
-                              'due_date', %(due)s::date, 'period_start', period_start,
-                              'period_end', period_end, 'estimated', estimated)
-    FROM stage_invoices
-    """,
+_INVOICE_COLUMNS = (
+    "invoice_id, contract_id, customer_id, kind, corrects_id, series, year, number,"
+    " period_start, period_end, issue_date, due_date, net_gr, vat_gr, gross_gr, estimated,"
+    " run_id, issued_at, status"
 )
-
+_LINE_COLUMNS = (
+    "invoice_id, line_no, kind, description, valid_from, valid_to, quantity, unit, unit_price,"
+    " net_gr, vat_rate, estimated"
+)
+_READING_COLUMNS = "invoice_id, meter_id, role, boundary, on_date, value_m3, source"
 _INSERT_DRAFTS = """
 WITH fresh AS (
     SELECT s.* FROM stage_invoices s
@@ -394,7 +539,8 @@ INSERT INTO ledger_entries (customer_id, kind, amount_gr, booked_on, due_date, i
                             reference)
 SELECT customer_id, CASE WHEN gross_gr < 0 THEN 'credit_note' ELSE 'charge' END, gross_gr,
        issue_date, CASE WHEN gross_gr < 0 THEN NULL ELSE due_date END, invoice_id, invoice_no
-FROM invoices WHERE invoice_id = ANY(%(ids)s)
+FROM unnest(%(ids)s::bigint[]) AS u(invoice_id) JOIN invoices USING (invoice_id)
+ORDER BY invoice_id
 """
 
 _WRITE_NOTICES = """
@@ -404,5 +550,6 @@ SELECT 'invoice_issued', customer_id, 'invoice:' || invoice_id,
                           'kind', kind, 'gross_gr', gross_gr, 'due_date', due_date,
                           'period_start', period_start, 'period_end', period_end,
                           'estimated', estimated)
-FROM invoices WHERE invoice_id = ANY(%(ids)s)
+FROM unnest(%(ids)s::bigint[]) AS u(invoice_id) JOIN invoices USING (invoice_id)
+ORDER BY invoice_id
 """

@@ -1,17 +1,18 @@
 """A settlement run: every due contract of a period turned into an issued invoice.
 
 Contracts are taken in batches; each batch is read set-based, computed by the pure rules,
-and written in ONE transaction (drafts, numbers, lines, billed readings, ledger charges,
-outbox notices, held readings). A run killed half-way loses at most its open batch; run
-again, it settles only the contracts still without an invoice, so nothing is issued twice
-and numbers stay gapless.
+and written in ONE transaction (numbers, invoices, lines, billed readings, ledger charges,
+outbox notices, held readings) by ``pipeline.BatchWriter``, two batches at once while the
+next is computed. A run killed half-way loses at most the batches in flight; run again, it
+settles only the contracts still without an invoice, so nothing is issued twice and numbers
+stay gapless.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import get_args
@@ -19,11 +20,11 @@ from typing import get_args
 from psycopg.types.json import Jsonb
 
 from billing_engine.consumption import consumption_for_period
-from billing_engine.db import Conn, connect, store_errors
+from billing_engine.db import Conn, connect
 from billing_engine.fastpath import FastResult, fast_drafts
 from billing_engine.inputs import ContractInputs, due_contracts, full_history, load_inputs
 from billing_engine.invoicing import invoice_lines, invoice_totals
-from billing_engine.issuing import BilledReading, InvoiceDraft, IssuedInvoice, issue_new
+from billing_engine.issuing import BilledReading, InvoiceDraft, IssuedInvoice
 from billing_engine.model import (
     BillingPeriod,
     BoundaryReading,
@@ -32,21 +33,13 @@ from billing_engine.model import (
     PeriodKind,
 )
 from billing_engine.periods import boundary_instant, period_for_label, warsaw_day
+from billing_engine.pipeline import Batch, BatchWriter, Held
 from billing_engine.repository import load_tariffs
 from billing_engine.tariffs import Tariff
 from meterflow.errors import BillingError
 
 log = logging.getLogger(__name__)
 KINDS: tuple[PeriodKind, ...] = get_args(PeriodKind)
-
-
-@dataclass(frozen=True)
-class Held:
-    """A contract whose consumption waits for staff review."""
-
-    contract_id: int
-    meter_id: str
-    reason: str
 
 
 @dataclass
@@ -97,45 +90,39 @@ def settle(
     opts = options or RunOptions()
     now = opts.now or datetime.now(UTC)
     summary = SettlementSummary(label, dry_run)
-    with (
-        connect(conninfo, autocommit=True) as conn,
-        connect(conninfo, autocommit=True) as writer,
-        ThreadPoolExecutor(max_workers=1) as pool,
-    ):
+    with connect(conninfo, autocommit=True) as conn:
         tariffs = load_tariffs(conn)
         work = _due_work(conn, label, group, kinds)
         summary.due = sum(len(ids) for _, ids in work)
         _guard_any_readings(conn, work)
         if not dry_run:
             summary.run_id = _start_run(conn, label, group)
-        done = 0
-        pending: Future[list[IssuedInvoice]] | None = None
-        for period, ids in work:
-            for first in range(0, len(ids), opts.batch_size):
-                batch = ids[first : first + opts.batch_size]
-                drafts, held = _compute_batch(conn, period, batch, tariffs, opts, now, summary)
-                # Batch N is written by the pool while batch N+1 is computed here.
-                _account(pending, summary)
-                pending = None
-                if not dry_run:
-                    args = (writer, period, drafts, held, opts, now, summary.run_id)
-                    pending = pool.submit(_write_batch, *args)
-                else:
-                    _account_dry(drafts, summary)
-                done += len(batch)
-                if progress is not None:
-                    progress(done, summary.due)
-        _account(pending, summary)
+        issue_date = opts.issue_date or warsaw_day(now)
+        writer = BatchWriter(conninfo, conn, opts.series, issue_date, opts.due_days, summary.run_id)
+        with writer if not dry_run else nullcontext(writer):
+            done = 0
+            for period, ids in work:
+                for first in range(0, len(ids), opts.batch_size):
+                    batch = ids[first : first + opts.batch_size]
+                    drafts, held = _compute_batch(conn, period, batch, tariffs, opts, now, summary)
+                    if dry_run:
+                        _account_dry(drafts, summary)
+                    else:
+                        # Batches are written by the writer's connections while the next
+                        # batch is computed here.
+                        _account(writer.write(Batch(period, drafts, held)), summary)
+                    done += len(batch)
+                    if progress is not None:
+                        progress(done, summary.due)
+            if not dry_run:
+                _account(writer.finish(), summary)
         if summary.run_id is not None:
             _finish_run(conn, summary)
     return summary
 
 
-def _account(pending: Future[list[IssuedInvoice]] | None, summary: SettlementSummary) -> None:
-    """Wait for a batch's write and count what it issued (re-raising its error)."""
-    if pending is None:
-        return
-    issued = pending.result()
+def _account(issued: Sequence[IssuedInvoice], summary: SettlementSummary) -> None:
+    """Count what batches issued."""
     summary.issued += len(issued)
     summary.gross_grosze += sum(i.gross_grosze for i in issued)
     summary.estimated += sum(i.estimated for i in issued)
@@ -203,24 +190,6 @@ def _compute_batch(
     drafts.sort(key=lambda d: d.contract_id)
     summary.held += len(held)
     return drafts, held
-
-
-def _write_batch(
-    conn: Conn,
-    period: BillingPeriod,
-    drafts: Sequence[InvoiceDraft],
-    held: Sequence[Held],
-    opts: RunOptions,
-    now: datetime,
-    run_id: int | None,
-) -> list[IssuedInvoice]:
-    """Store one batch in ONE transaction: holds, invoices, lines, ledger, outbox."""
-    with store_errors(f"settlement of {period.label}"), conn.transaction():
-        # Bulk inserts of a batch gain nothing from JIT compilation, which costs ~1 s.
-        conn.execute("SET LOCAL jit = off")
-        _write_held(conn, period, held)
-        issue_date = opts.issue_date or warsaw_day(now)
-        return issue_new(conn, drafts, issue_date, opts.due_days, run_id)
 
 
 def _rules_batch(
@@ -342,17 +311,6 @@ def _load_full_history(
         own = {i.meter_id for i in item.installations}
         kept = [r for r in item.readings if r.source != "remote"]
         item.readings = kept + [r for r in history if r.meter_id in own]
-
-
-def _write_held(conn: Conn, period: BillingPeriod, held: Sequence[Held]) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO held_readings (contract_id, meter_id, period_start, period_end, reason)"
-            " VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT (contract_id, period_start, period_end) WHERE resolved_at IS NULL"
-            " DO NOTHING",
-            [(h.contract_id, h.meter_id, period.start, period.end, h.reason) for h in held],
-        )
 
 
 def _start_run(conn: Conn, label: str, group: str | None) -> int:
