@@ -4,7 +4,8 @@ Starts PostgreSQL (``pgserver``) unless METERFLOW_DATABASE_URL is set and a loca
 unless METERFLOW_MQTT_URL is set, migrates, loads the demo fleet's meter keys, then runs a
 simulated radio fleet, a virtual M-Bus bus with its collector, ingest, the billing scheduler,
 the notification sender with a local SMTP sink and SMS gateway simulator, the payment-gateway
-sandbox and the portal, printing a line of figures until Ctrl-C.
+sandbox and the portal, printing a line of figures until Ctrl-C. Once the first invoices are
+out it imports a demo bank statement (``billing_engine.bank.demo``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
         _migrate(database_url)
         _load_demo_keys(args, supervisor, data_dir)
         portal_url = _start_parts(args, supervisor, settings)
-        _watch(database_url, supervisor, stop, args.duration, portal_url, data_dir)
+        _watch(database_url, supervisor, stop, args.duration, portal_url, settings)
     finally:
         print("\nstopping...", file=sys.stderr)
         supervisor.stop()
@@ -185,17 +186,19 @@ def _watch(
     stop: _StopFlag,
     duration: float | None,
     portal_url: str,
-    data_dir: Path,
+    settings: Settings,
 ) -> None:
     """Print frames/s, readings, dead letters and invoices every 2 s until stopped.
 
     Until the demo customers exist, every 15 s it seeds contracts for the meters that have
-    read; once there are some, it makes the demo logins and starts the billing scheduler.
+    read; once there are some, it makes the demo logins and starts the billing scheduler;
+    once the first invoices are out, it imports the demo bank statement.
     """
     print("running; Ctrl-C stops everything. Logs in", supervisor.log_dir)
+    data_dir = settings.data_dir.resolve()
     started = time.monotonic()
     last_frames, last_time, next_seed = 0, started, started + 10.0
-    demo_ready = False
+    demo_ready = statement_done = False
     with psycopg.connect(database_url, autocommit=True) as conn:
         while not stop.set and (duration is None or time.monotonic() - started < duration):
             time.sleep(2.0)
@@ -203,6 +206,8 @@ def _watch(
             if not demo_ready and now >= next_seed:
                 demo_ready = _seed_demo(database_url, supervisor, portal_url, data_dir)
                 next_seed = now + DEMO_EVERY_S
+            elif demo_ready and not statement_done:
+                statement_done = _seed_statement(database_url, settings, portal_url)
             row = conn.execute(FIGURES_SQL).fetchone()
             assert row is not None
             frames, readings, dead, invoices = row
@@ -235,4 +240,22 @@ def _seed_demo(database_url: str, supervisor: Supervisor, portal_url: str, data_
     for login in logins:
         print(f"  {login.role:<14} {login.email:<24} password {login.password}")
     print(f"mail sent by the platform: {data_dir / 'mail'}; SMS: {data_dir / 'sms.jsonl'}\n")
+    return True
+
+
+def _seed_statement(database_url: str, settings: Settings, portal_url: str) -> bool:
+    """Import the demo bank statement once invoices are out; True when it is imported."""
+    from billing_engine.bank.demo import seed_demo_statement
+
+    path = settings.data_dir.resolve() / "demo" / "bank-statement.mt940"
+    result = seed_demo_statement(
+        database_url, settings.bank_sort_code, settings.bank_account_prefix, path
+    )
+    if result is None:
+        return False
+    print(
+        f"\nbank statement {path}: {result.booked} booked, {result.unmatched} unmatched,"
+        f" {result.duplicates} imported before; unmatched credits for staff:"
+        f" {portal_url}/staff/payments/unmatched\n"
+    )
     return True

@@ -1,4 +1,5 @@
-"""``meterflow up`` brings the whole platform up, stores frames, bills, serves and stops."""
+"""``meterflow up`` brings the whole platform up, stores frames, bills, imports the demo bank
+statement, serves and stops."""
 
 from __future__ import annotations
 
@@ -50,8 +51,16 @@ def test_up_runs_the_platform_and_stops_cleanly(own_database: str, tmp_path: Pat
             "SELECT (SELECT count(*) FROM raw_frames), (SELECT count(*) FROM readings),"
             " (SELECT count(*) FROM invoices WHERE status = 'issued')"
         ).fetchone() or (0, 0, 0)
+        credits = dict(
+            conn.execute("SELECT state, count(*) FROM statement_items GROUP BY state").fetchall()
+        )
     assert frames > 0 and readings > frames
     assert invoices > 0
+    # The demo bank statement: some credits booked by virtual account, three left for staff.
+    assert "bank statement " in result.stdout
+    assert (tmp_path / "var" / "demo" / "bank-statement.mt940").exists()
+    assert credits == {"booked": credits["booked"], "unmatched": 3, "ignored": 1}
+    assert credits["booked"] > 0
     logs = tmp_path / "var" / "logs"
     for log in logs.glob("*.log"):
         assert "Traceback" not in log.read_text(errors="replace"), log.name
