@@ -20,7 +20,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from billing_engine.bank.iban import compact
+from billing_engine.bank.iban import check_digits, compact
 from billing_engine.bank.statement import (
     Statement,
     StatementItem,
@@ -148,6 +148,17 @@ def _accounts(text: str) -> list[str]:
     return accounts_in(text) if len(text) >= 26 else []
 
 
+def payer_iban(domestic: str) -> str:
+    """The IBAN of a domestic account given as sort code and number (``^30`` + ``^31``).
+
+    Banks give the 24 digits without the check digits; those are computed. Anything else is
+    returned as it is.
+    """
+    if len(domestic) == 24 and domestic.isdigit():
+        return f"PL{check_digits('PL', domestic)}{domestic}"
+    return domestic
+
+
 def _details(details: str) -> dict[str, Any]:
     """The item fields a ``:86:`` text gives: title, counterparty, account numbers named."""
     if not details:
@@ -162,6 +173,7 @@ def _details(details: str) -> dict[str, Any]:
     return {
         "title": title,
         "counterparty_name": (parts.get("32", "") + parts.get("33", "")).strip(),
-        "counterparty_account": compact(parts.get("38", "")) or compact(domestic),
+        # ^30 + ^31 are always the payer's; ^38 is the virtual account credited at some banks.
+        "counterparty_account": payer_iban(compact(domestic)) or compact(parts.get("38", "")),
         "accounts": tuple(dict.fromkeys(named)),
     }

@@ -69,6 +69,8 @@ def test_mt940_fields_and_polish_subfields() -> None:
     assert (first.booked_on, first.amount_gr, first.currency) == (date(2026, 2, 2), 15075, "PLN")
     assert first.title == "Zapłata za FV/1/2026"
     assert first.counterparty_name == "JAN KOWALSKI"
+    assert first.counterparty_account == STRANGER  # the payer's, not the virtual account in ^38
+    assert second.counterparty_account == "PL10105000997603123456789123"
     assert first.bank_reference == "BR26020212345"
     assert second.accounts == ("PL10105000997603123456789123",)
     assert (fee.amount_gr, fee.title) == (-2000, "Opłata za prowadzenie rachunku")
