@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from billing_engine.db import Conn
+from billing_engine.db import Conn, id_array, text_array
 from billing_engine.inputs import VOLUME
 from billing_engine.invoicing import DESCRIPTIONS, MONTH_QUANTUM
 from billing_engine.issuing import BilledReading, InvoiceDraft
@@ -33,7 +33,6 @@ from billing_engine.model import (
     ConsumptionRules,
     InvoiceLine,
     InvoiceTotals,
-    LineKind,
     TariffVersion,
     VatSummary,
 )
@@ -87,7 +86,7 @@ def fast_drafts(
         return FastResult([], list(contract_ids))
     versions = {tid: _single_version(t, period) for tid, t in tariffs.items()}
     params = {
-        "ids": list(contract_ids),
+        "ids": id_array(contract_ids),
         "ps": period.start,
         "pe": period.end,
         "prev": period.start - timedelta(days=1),
@@ -122,7 +121,7 @@ def _common_case(conn: Conn, params: dict[str, object]) -> list[_Row]:
         conn.execute("SET LOCAL work_mem = '64MB'")
         candidates = conn.execute(_CANDIDATES, params).fetchall()
         meters = [c[5] for c in candidates]
-        near = conn.execute(_NEAREST, {**params, "meters": meters}).fetchall()
+        near = conn.execute(_NEAREST, {**params, "meters": text_array(meters)}).fetchall()
         found = conn.execute(_OPENINGS, params).fetchall()
     nearest = {(r[0], r[1]): r[2] for r in near}
     openings = {(r[0], r[1]): (r[2], r[3]) for r in found}
@@ -189,7 +188,7 @@ def _price(
     vat = (net * rate + 5_000) // 10_000
     templates = _Templates(period)
     return [
-        templates.draft(row, version, int(w), int(s), int(n), int(t), series)
+        templates.draft(row, version, w, s, n, t, series)
         for row, version, w, s, n, t in zip(
             rows,
             chosen,
@@ -213,6 +212,8 @@ class _Templates:
     def __init__(self, period: BillingPeriod) -> None:
         self.period = period
         self.dates = f"{period.start:%d.%m.%Y}–{period.end:%d.%m.%Y}"
+        self.texts = {kind: f"{DESCRIPTIONS[kind]} {self.dates}" for kind in DESCRIPTIONS}
+        self.end_day = period.end + timedelta(1)
         self.months = round_half_up(
             Decimal(period.months * period.days) / period.days, MONTH_QUANTUM
         )
@@ -224,7 +225,7 @@ class _Templates:
             fee = version.subscription_fee_per_month
             line = InvoiceLine(
                 "subscription",
-                f"{DESCRIPTIONS['subscription']} {self.dates}",
+                self.texts["subscription"],
                 self.period.start,
                 self.period.end,
                 self.months,
@@ -235,13 +236,6 @@ class _Templates:
             )
             self.fees[version] = line
         return line
-
-    def _volume(
-        self, kind: LineKind, volume: Decimal, price: Decimal, net: int, rate: Decimal
-    ) -> InvoiceLine:
-        p = self.period
-        text = f"{DESCRIPTIONS[kind]} {self.dates}"
-        return InvoiceLine(kind, text, p.start, p.end, volume, "m3", price, net, rate)
 
     def draft(
         self,
@@ -254,22 +248,43 @@ class _Templates:
         series: str,
     ) -> InvoiceDraft:
         """The draft of one fast-path row (see ``_Row``)."""
+        p = self.period
         start_m3, end_m3 = row.start_m3 or ZERO, row.end_m3 or ZERO
         volume = end_m3 - start_m3 - ZERO
         rate = version.vat_rate
         lines = []
         if row.water:
-            lines.append(self._volume("water", volume, version.water_price_per_m3, water_net, rate))
-        if row.sewage:
-            sewage_m3 = volume - ZERO - ZERO
             lines.append(
-                self._volume("sewage", sewage_m3, version.sewage_price_per_m3, sewage_net, rate)
+                InvoiceLine(
+                    "water",
+                    self.texts["water"],
+                    p.start,
+                    p.end,
+                    volume,
+                    "m3",
+                    version.water_price_per_m3,
+                    water_net,
+                    rate,
+                )
+            )
+        if row.sewage:
+            lines.append(
+                InvoiceLine(
+                    "sewage",
+                    self.texts["sewage"],
+                    p.start,
+                    p.end,
+                    volume - ZERO - ZERO,
+                    "m3",
+                    version.sewage_price_per_m3,
+                    sewage_net,
+                    rate,
+                )
             )
         lines.append(self._fee(version))
-        p = self.period
         readings = (
             BilledReading(row.meter_id, "main", "start", p.start, start_m3, row.start_source),
-            BilledReading(row.meter_id, "main", "end", p.end + timedelta(1), end_m3, "remote"),
+            BilledReading(row.meter_id, "main", "end", self.end_day, end_m3, "remote"),
         )
         return InvoiceDraft(
             row.contract_id,
@@ -286,7 +301,7 @@ def _near(at: str) -> str:
     """Remote readings of the batch's meters in the window around ``at``."""
     return (
         f"SELECT r.meter_id, {at}::timestamptz AS at, r.read_at, r.value FROM readings r"
-        f" WHERE r.meter_id = ANY(%(meters)s) AND {VOLUME}"
+        f" WHERE r.meter_id = ANY(%(meters)s::text[]) AND {VOLUME}"
         f" AND r.read_at BETWEEN {at} - %(win)s AND {at} + %(win)s"
     )
 
@@ -296,7 +311,7 @@ def _near(at: str) -> str:
 _CANDIDATES = """
 SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, m.meter_id
 FROM contracts c JOIN meter_installations m USING (service_point_id)
-WHERE c.contract_id = ANY(%(ids)s)
+WHERE c.contract_id = ANY(%(ids)s::bigint[])
   AND c.valid_from <= %(ps)s AND (c.valid_to IS NULL OR c.valid_to >= %(pe)s)
   AND m.role = 'main' AND m.installed_on < %(ps)s
   AND (m.removed_on IS NULL OR m.removed_on >= %(pe)s)
@@ -325,7 +340,7 @@ SELECT contract_id, meter_id, source, value_m3 FROM (
     SELECT DISTINCT ON (i.contract_id, br.meter_id)
            i.contract_id, br.meter_id, br.source, br.value_m3, br.on_date
     FROM invoices i JOIN billed_readings br USING (invoice_id)
-    WHERE i.contract_id = ANY(%(ids)s) AND i.period_end = %(prev)s AND br.boundary = 'end'
+    WHERE i.contract_id = ANY(%(ids)s::bigint[]) AND i.period_end = %(prev)s AND br.boundary = 'end'
     ORDER BY i.contract_id, br.meter_id, i.invoice_id DESC
 ) o
 WHERE on_date = %(ps)s

@@ -26,7 +26,7 @@ from typing import Literal
 
 import psycopg
 
-from billing_engine.db import Conn
+from billing_engine.db import Conn, id_array
 from billing_engine.model import BillingPeriod, InvoiceLine, InvoiceTotals
 from billing_engine.payments import settle_credit
 from meterflow.errors import BillingError
@@ -139,8 +139,8 @@ def issue_drafts(
             "due": due,
         }
         rows = conn.execute(_NUMBER_DRAFTS, params).fetchall()
-        conn.execute(_BOOK_CHARGES, {"ids": ids})
-        conn.execute(_WRITE_NOTICES, {"ids": ids})
+        conn.execute(_BOOK_CHARGES, {"ids": id_array(ids)})
+        conn.execute(_WRITE_NOTICES, {"ids": id_array(ids)})
         issued.extend(IssuedInvoice(r[0], r[1], r[2], r[3], r[4]) for r in rows)
     settle_credit(conn, [i.customer_id for i in issued])
     return issued
@@ -260,7 +260,7 @@ def _not_invoiced(conn: Conn, drafts: Sequence[InvoiceDraft]) -> list[InvoiceDra
             "SELECT i.contract_id FROM unnest(%s::bigint[]) AS c(contract_id)"
             " JOIN invoices i USING (contract_id)"
             " WHERE i.kind = 'regular' AND i.period_start = %s AND i.period_end = %s",
-            (ids, start, end),
+            (id_array(ids), start, end),
         ).fetchall()
         invoiced.update((r[0], start, end) for r in rows)
     if not invoiced:
@@ -286,15 +286,14 @@ def _write(
         return []
     year = issue_date.year
     with conn.cursor() as cur:
-        issued_at = cur.execute("SELECT now()").fetchone()
-        ids = [
-            r[0]
-            for r in cur.execute(
-                "SELECT nextval('invoices_invoice_id_seq') FROM generate_series(1, %s)",
-                (len(drafts),),
-            )
-        ]
-        assert issued_at is not None
+        row = cur.execute(
+            "SELECT now(), string_agg(nextval('invoices_invoice_id_seq')::text, ',')"
+            " FROM generate_series(1, %s)",
+            (len(drafts),),
+        ).fetchone()
+        assert row is not None
+        issued_at, listed = row
+        ids = [int(i) for i in listed.split(",")]
         numbers = dict(firsts)
         issued = []
         with cur.copy(f"COPY invoices ({_INVOICE_COLUMNS}) FROM STDIN") as copy:
@@ -321,7 +320,7 @@ def _write(
                         net + vat,
                         d.estimated,
                         run_id,
-                        issued_at[0],
+                        issued_at,
                         "issued",
                     )
                 )
@@ -368,8 +367,8 @@ def _write(
                             r.source,
                         )
                     )
-        cur.execute(_BOOK_CHARGES, {"ids": ids})
-        cur.execute(_WRITE_NOTICES, {"ids": ids})
+        cur.execute(_BOOK_CHARGES, {"ids": "{" + listed + "}"})
+        cur.execute(_WRITE_NOTICES, {"ids": "{" + listed + "}"})
     return issued
 
 
