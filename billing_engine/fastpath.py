@@ -41,6 +41,7 @@ from billing_engine.periods import boundary_instant
 from billing_engine.tariffs import Tariff
 
 ZERO = Decimal(0)
+HALF_DAY = timedelta(hours=12)
 Ints = npt.NDArray[np.int64]
 
 
@@ -99,7 +100,7 @@ def fast_drafts(
     seconds = int((end - start).total_seconds())
     taken = [
         row
-        for row in _common_case(conn, params)
+        for row in _common_case(conn, params, window)
         if versions.get(row.tariff_id) is not None
         and row.litres is not None
         and row.start_source in ACTUAL_SOURCES
@@ -110,7 +111,7 @@ def fast_drafts(
     return FastResult(drafts, [cid for cid in contract_ids if cid not in done])
 
 
-def _common_case(conn: Conn, params: dict[str, object]) -> list[_Row]:
+def _common_case(conn: Conn, params: dict[str, object], window: timedelta) -> list[_Row]:
     """Candidate rows: three simple set-based reads joined here (no CTE misestimates)."""
     with conn.transaction():
         # Index lookups for a batch: compiling them (JIT, costed high on a big table) or
@@ -121,9 +122,8 @@ def _common_case(conn: Conn, params: dict[str, object]) -> list[_Row]:
         conn.execute("SET LOCAL work_mem = '64MB'")
         candidates = conn.execute(_CANDIDATES, params).fetchall()
         meters = [c[5] for c in candidates]
-        near = conn.execute(_NEAREST, {**params, "meters": text_array(meters)}).fetchall()
+        nearest = _nearest(conn, params, meters, window)
         found = conn.execute(_OPENINGS, params).fetchall()
-    nearest = {(r[0], r[1]): r[2] for r in near}
     openings = {(r[0], r[1]): (r[2], r[3]) for r in found}
     rows = []
     for contract_id, customer_id, tariff_id, water, sewage, meter in candidates:
@@ -145,6 +145,26 @@ def _common_case(conn: Conn, params: dict[str, object]) -> list[_Row]:
             )
         )
     return rows
+
+
+def _nearest(
+    conn: Conn, params: dict[str, object], meters: list[str], window: timedelta
+) -> dict[tuple[str, object], Decimal]:
+    """{(meter, boundary): value} of the remote reading nearest each boundary in the window.
+
+    Looked for within half a day first: a meter read at least daily has a reading there, and
+    the nearest in the window is then the nearest in that half day (ties included); only the
+    meters without one are looked for in the whole window.
+    """
+    near = conn.execute(
+        _NEAREST, {**params, "meters": text_array(meters), "win": min(HALF_DAY, window)}
+    ).fetchall()
+    nearest: dict[tuple[str, object], Decimal] = {(r[0], r[1]): r[2] for r in near}
+    rest = [m for m in meters if (m, params["s"]) not in nearest or (m, params["e"]) not in nearest]
+    if rest:
+        near = conn.execute(_NEAREST, {**params, "meters": text_array(rest)}).fetchall()
+        nearest.update(((r[0], r[1]), r[2]) for r in near)
+    return nearest
 
 
 def _litres(start_m3: Decimal | None, end_m3: Decimal | None) -> int | None:
@@ -306,24 +326,22 @@ def _near(at: str) -> str:
     )
 
 
-# Contracts of the common shape: whole period, one main meter fitted before it and kept
-# through it, no other meter, no hand-entered reading near it (or possibly in the future).
+# Contracts of the common shape: whole period, one meter fitted in it, the main one, fitted
+# before it and kept through it, no hand-entered reading near it (or possibly in the future).
 _CANDIDATES = """
-SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, m.meter_id
+SELECT c.contract_id, c.customer_id, c.tariff_id, c.water, c.sewage, min(m.meter_id)
 FROM contracts c JOIN meter_installations m USING (service_point_id)
 WHERE c.contract_id = ANY(%(ids)s::bigint[])
   AND c.valid_from <= %(ps)s AND (c.valid_to IS NULL OR c.valid_to >= %(pe)s)
-  AND m.role = 'main' AND m.installed_on < %(ps)s
-  AND (m.removed_on IS NULL OR m.removed_on >= %(pe)s)
-  AND NOT EXISTS (
-      SELECT 1 FROM meter_installations o
-      WHERE o.service_point_id = c.service_point_id AND o.installation_id <> m.installation_id
-        AND o.installed_on <= %(pe)s AND (o.removed_on IS NULL OR o.removed_on >= %(ps)s))
+  AND m.installed_on <= %(pe)s AND (m.removed_on IS NULL OR m.removed_on >= %(ps)s)
   AND NOT EXISTS (
       SELECT 1 FROM customer_readings r
       WHERE r.contract_id = c.contract_id
         AND (r.read_on BETWEEN %(ps)s - %(near)s AND %(pe)s + %(near)s
              OR r.read_on >= %(today)s))
+GROUP BY c.contract_id
+HAVING count(*) = 1 AND bool_and(m.role = 'main' AND m.installed_on < %(ps)s
+                                 AND (m.removed_on IS NULL OR m.removed_on >= %(pe)s))
 """
 
 # The remote reading nearest each boundary, the earlier one on a tie (as
