@@ -26,15 +26,20 @@ import numpy.typing as npt
 from billing_engine.db import Conn, id_array, text_array
 from billing_engine.inputs import VOLUME
 from billing_engine.invoicing import DESCRIPTIONS, MONTH_QUANTUM
-from billing_engine.issuing import BilledReading, InvoiceDraft
+from billing_engine.issuing import (
+    LineTemplate,
+    StagedInvoice,
+    copy_text,
+    line_row,
+    line_template,
+)
 from billing_engine.model import (
     ACTUAL_SOURCES,
     BillingPeriod,
     ConsumptionRules,
     InvoiceLine,
-    InvoiceTotals,
+    LineKind,
     TariffVersion,
-    VatSummary,
 )
 from billing_engine.money import round_half_up
 from billing_engine.periods import boundary_instant
@@ -62,7 +67,7 @@ class _Row(NamedTuple):
 class FastResult:
     """Drafts priced by the fast path and the contract ids the full rules must take."""
 
-    drafts: list[InvoiceDraft]
+    drafts: list[StagedInvoice]
     rest: list[int]
 
 
@@ -193,7 +198,7 @@ def _price(
     period: BillingPeriod,
     versions: dict[int, TariffVersion | None],
     series: str,
-) -> list[InvoiceDraft]:
+) -> list[StagedInvoice]:
     if not rows:
         return []
     chosen = [v for v in (versions[r.tariff_id] for r in rows) if v is not None]
@@ -208,7 +213,7 @@ def _price(
     vat = (net * rate + 5_000) // 10_000
     templates = _Templates(period)
     return [
-        templates.draft(row, version, w, s, n, t, series)
+        templates.staged(row, version, w, s, n, t, series)
         for row, version, w, s, n, t in zip(
             rows,
             chosen,
@@ -227,21 +232,22 @@ def _net(litres: Ints, price: Ints) -> Ints:
 
 
 class _Templates:
-    """Per-period line texts and fee lines, made once and shared by every draft."""
+    """Per-period line rows, rendered once and shared by every invoice."""
 
     def __init__(self, period: BillingPeriod) -> None:
         self.period = period
-        self.dates = f"{period.start:%d.%m.%Y}–{period.end:%d.%m.%Y}"
-        self.texts = {kind: f"{DESCRIPTIONS[kind]} {self.dates}" for kind in DESCRIPTIONS}
+        dates = f"{period.start:%d.%m.%Y}–{period.end:%d.%m.%Y}"
+        self.texts = {kind: f"{DESCRIPTIONS[kind]} {dates}" for kind in DESCRIPTIONS}
         self.end_day = period.end + timedelta(1)
         self.months = round_half_up(
             Decimal(period.months * period.days) / period.days, MONTH_QUANTUM
         )
-        self.fees: dict[TariffVersion, InvoiceLine] = {}
+        self.fees: dict[tuple[TariffVersion, int], str] = {}
+        self.volumes: dict[tuple[TariffVersion, LineKind], LineTemplate] = {}
 
-    def _fee(self, version: TariffVersion) -> InvoiceLine:
-        line = self.fees.get(version)
-        if line is None:
+    def _fee(self, version: TariffVersion, no: int) -> str:
+        row = self.fees.get((version, no))
+        if row is None:
             fee = version.subscription_fee_per_month
             line = InvoiceLine(
                 "subscription",
@@ -254,10 +260,21 @@ class _Templates:
                 fee * self.period.months,
                 version.vat_rate,
             )
-            self.fees[version] = line
-        return line
+            row = self.fees[version, no] = line_row(no, line, False)
+        return row
 
-    def draft(
+    def _volume(self, version: TariffVersion, kind: LineKind) -> LineTemplate:
+        template = self.volumes.get((version, kind))
+        if template is None:
+            p = self.period
+            price = version.water_price_per_m3 if kind == "water" else version.sewage_price_per_m3
+            line = InvoiceLine(
+                kind, self.texts[kind], p.start, p.end, ZERO, "m3", price, 0, version.vat_rate
+            )
+            template = self.volumes[version, kind] = line_template(line, False)
+        return template
+
+    def staged(
         self,
         row: _Row,
         version: TariffVersion,
@@ -266,54 +283,26 @@ class _Templates:
         net: int,
         vat: int,
         series: str,
-    ) -> InvoiceDraft:
-        """The draft of one fast-path row (see ``_Row``)."""
+    ) -> StagedInvoice:
+        """The invoice of one fast-path row (see ``_Row``)."""
         p = self.period
         start_m3, end_m3 = row.start_m3 or ZERO, row.end_m3 or ZERO
         volume = end_m3 - start_m3 - ZERO
-        rate = version.vat_rate
         lines = []
         if row.water:
-            lines.append(
-                InvoiceLine(
-                    "water",
-                    self.texts["water"],
-                    p.start,
-                    p.end,
-                    volume,
-                    "m3",
-                    version.water_price_per_m3,
-                    water_net,
-                    rate,
-                )
-            )
+            lines.append(self._volume(version, "water").row(1, volume, water_net))
         if row.sewage:
-            lines.append(
-                InvoiceLine(
-                    "sewage",
-                    self.texts["sewage"],
-                    p.start,
-                    p.end,
-                    volume - ZERO - ZERO,
-                    "m3",
-                    version.sewage_price_per_m3,
-                    sewage_net,
-                    rate,
-                )
-            )
-        lines.append(self._fee(version))
+            sewage_m3 = volume - ZERO - ZERO
+            sewage = self._volume(version, "sewage")
+            lines.append(sewage.row(len(lines) + 1, sewage_m3, sewage_net))
+        lines.append(self._fee(version, len(lines) + 1))
+        meter = copy_text(row.meter_id)
         readings = (
-            BilledReading(row.meter_id, "main", "start", p.start, start_m3, row.start_source),
-            BilledReading(row.meter_id, "main", "end", self.end_day, end_m3, "remote"),
+            f"\t{meter}\tmain\tstart\t{p.start}\t{start_m3}\t{copy_text(row.start_source)}\n",
+            f"\t{meter}\tmain\tend\t{self.end_day}\t{end_m3}\tremote\n",
         )
-        return InvoiceDraft(
-            row.contract_id,
-            row.customer_id,
-            p,
-            tuple(lines),
-            InvoiceTotals((VatSummary(rate, net, vat),)),
-            readings,
-            series=series,
+        return StagedInvoice(
+            row.contract_id, row.customer_id, p, net, vat, tuple(lines), readings, series=series
         )
 
 

@@ -18,11 +18,11 @@ ahead share it, so neither ever waits on numbers the other has written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import psycopg
 
@@ -80,11 +80,91 @@ class NumberingMoved(BillingError):
     issue the batch with ``issue_new``."""
 
 
-@dataclass
-class _Staged:
-    invoices: list[tuple[object, ...]] = field(default_factory=list)
-    lines: list[tuple[object, ...]] = field(default_factory=list)
-    readings: list[tuple[object, ...]] = field(default_factory=list)
+class StagedInvoice(NamedTuple):
+    """An invoice as the store will hold it, before it gets its id and number: its header,
+    and its lines and billed readings as rows of COPY text, each row without the invoice id
+    that starts it (``stage`` makes one from a draft; the fast path renders its own)."""
+
+    contract_id: int
+    customer_id: int
+    period: BillingPeriod
+    net_grosze: int
+    vat_grosze: int
+    lines: tuple[str, ...]
+    readings: tuple[str, ...]
+    estimated: bool = False
+    kind: InvoiceKind = "regular"
+    corrects_id: int | None = None
+    series: str = "FV"
+
+    @property
+    def gross_grosze(self) -> int:
+        """Net plus VAT."""
+        return self.net_grosze + self.vat_grosze
+
+
+def stage(draft: InvoiceDraft) -> StagedInvoice:
+    """The store's rows of ``draft``."""
+    estimated = draft.estimated
+    return StagedInvoice(
+        draft.contract_id,
+        draft.customer_id,
+        draft.period,
+        draft.totals.net_grosze,
+        draft.totals.vat_grosze,
+        tuple(
+            line_row(no, line, estimated and line.kind != "subscription")
+            for no, line in enumerate(draft.lines, start=1)
+        ),
+        tuple(reading_row(r) for r in draft.readings),
+        estimated,
+        draft.kind,
+        draft.corrects_id,
+        draft.series,
+    )
+
+
+class LineTemplate(NamedTuple):
+    """An ``invoice_lines`` row of COPY text around its line number, quantity and net: for
+    many lines that differ only in those."""
+
+    head: str
+    middle: str
+    tail: str
+
+    def row(self, no: int, quantity: Decimal, net_grosze: int) -> str:
+        """The row of line ``no``, after its invoice id."""
+        return f"\t{no}{self.head}{quantity}{self.middle}{net_grosze}{self.tail}"
+
+
+def line_template(line: InvoiceLine, estimated: bool) -> LineTemplate:
+    """The row of ``line`` (marked ``estimated`` or not) with its number, quantity and net
+    left open."""
+    return LineTemplate(
+        f"\t{copy_text(line.kind)}\t{copy_text(line.description)}\t{line.start}\t{line.end}\t",
+        f"\t{copy_text(line.unit)}\t{line.unit_price}\t",
+        f"\t{line.vat_rate}\t{'t' if estimated else 'f'}\n",
+    )
+
+
+def line_row(no: int, line: InvoiceLine, estimated: bool) -> str:
+    """An ``invoice_lines`` row of COPY text, after its invoice id."""
+    return line_template(line, estimated).row(no, line.quantity, line.net_grosze)
+
+
+def reading_row(r: BilledReading) -> str:
+    """A ``billed_readings`` row of COPY text, after its invoice id."""
+    return (
+        f"\t{copy_text(r.meter_id)}\t{copy_text(r.role)}\t{r.boundary}\t{r.on_date}"
+        f"\t{r.value_m3}\t{copy_text(r.source)}\n"
+    )
+
+
+def copy_text(value: str) -> str:
+    """``value`` escaped for a field of COPY's text format."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
 
 
 def insert_drafts(
@@ -97,17 +177,30 @@ def insert_drafts(
     """
     if not drafts:
         return {}
-    staged = _stage(drafts)
+    staged = [stage(d) for d in drafts]
     _create_staging(conn)
     with conn.cursor() as cur:
-        for table, rows in (
-            (f"stage_invoices ({_STAGE_INVOICE_COLUMNS})", staged.invoices),
-            ("stage_lines", staged.lines),
-            ("stage_readings", staged.readings),
-        ):
-            with cur.copy(f"COPY {table} FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with cur.copy(f"COPY stage_invoices ({_STAGE_INVOICE_COLUMNS}) FROM STDIN") as copy:
+            for key, d in enumerate(staged):
+                copy.write_row(
+                    (
+                        key,
+                        d.contract_id,
+                        d.customer_id,
+                        d.kind,
+                        d.corrects_id,
+                        d.series,
+                        d.period.start,
+                        d.period.end,
+                        d.net_grosze,
+                        d.vat_grosze,
+                        d.estimated,
+                    )
+                )
+        with cur.copy("COPY stage_lines FROM STDIN") as copy:
+            copy.write(_keyed(range(len(staged)), (d.lines for d in staged)))
+        with cur.copy("COPY stage_readings FROM STDIN") as copy:
+            copy.write(_keyed(range(len(staged)), (d.readings for d in staged)))
         cur.execute(_INSERT_DRAFTS, {"run_id": run_id})
         created: dict[int, int] = dict(cur.fetchall())
         cur.execute(_INSERT_LINES)
@@ -148,7 +241,7 @@ def issue_drafts(
 
 def issue_new(
     conn: Conn,
-    drafts: Sequence[InvoiceDraft],
+    drafts: Sequence[InvoiceDraft | StagedInvoice],
     issue_date: date,
     due_days: int = 14,
     run_id: int | None = None,
@@ -167,7 +260,7 @@ def issue_new(
         return []
     for series in sorted({d.series for d in drafts}):
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (series_lock(series, issue_date.year),))
-    fresh = _not_invoiced(conn, drafts)
+    fresh = _not_invoiced(conn, _staged(drafts))
     firsts: dict[str, int] = {}
     for series in sorted({d.series for d in fresh}):
         count = sum(d.series == series for d in fresh)
@@ -179,7 +272,7 @@ def issue_new(
 
 def issue_expecting(
     conn: Conn,
-    drafts: Sequence[InvoiceDraft],
+    drafts: Sequence[InvoiceDraft | StagedInvoice],
     issue_date: date,
     first: int,
     ready: Callable[[], bool],
@@ -210,7 +303,7 @@ def issue_expecting(
     if row is None or row[0] >= first:
         raise NumberingMoved(f"numbers of {name}/{year} from {first} are no longer next")
     try:
-        issued = _write(conn, drafts, {name: first}, issue_date, due, run_id)
+        issued = _write(conn, _staged(drafts), {name: first}, issue_date, due, run_id)
     except psycopg.errors.UniqueViolation as exc:
         # A contract invoiced since the run found it due: issue_new skips it.
         raise NumberingMoved(
@@ -248,7 +341,11 @@ def _due(issue_date: date, due_days: int) -> date:
     return issue_date + timedelta(days=due_days)
 
 
-def _not_invoiced(conn: Conn, drafts: Sequence[InvoiceDraft]) -> list[InvoiceDraft]:
+def _staged(drafts: Sequence[InvoiceDraft | StagedInvoice]) -> list[StagedInvoice]:
+    return [d if isinstance(d, StagedInvoice) else stage(d) for d in drafts]
+
+
+def _not_invoiced(conn: Conn, drafts: Sequence[StagedInvoice]) -> list[StagedInvoice]:
     """``drafts`` less the regular ones whose contract and period have an invoice already."""
     regular: dict[tuple[date, date], list[int]] = {}
     for d in drafts:
@@ -274,7 +371,7 @@ def _not_invoiced(conn: Conn, drafts: Sequence[InvoiceDraft]) -> list[InvoiceDra
 
 def _write(
     conn: Conn,
-    drafts: Sequence[InvoiceDraft],
+    drafts: Sequence[StagedInvoice],
     firsts: dict[str, int],
     issue_date: date,
     due: date,
@@ -300,7 +397,7 @@ def _write(
             for invoice_id, d in zip(ids, drafts, strict=True):
                 number = numbers[d.series]
                 numbers[d.series] = number + 1
-                net, vat = d.totals.net_grosze, d.totals.vat_grosze
+                gross = d.net_grosze + d.vat_grosze
                 copy.write_row(
                     (
                         invoice_id,
@@ -315,9 +412,9 @@ def _write(
                         d.period.end,
                         issue_date,
                         due,
-                        net,
-                        vat,
-                        net + vat,
+                        d.net_grosze,
+                        d.vat_grosze,
+                        gross,
                         d.estimated,
                         run_id,
                         issued_at,
@@ -329,47 +426,23 @@ def _write(
                         invoice_id,
                         f"{d.series}/{number}/{year}",
                         d.customer_id,
-                        net + vat,
+                        gross,
                         due,
                         d.estimated,
                     )
                 )
         with cur.copy(f"COPY invoice_lines ({_LINE_COLUMNS}) FROM STDIN") as copy:
-            for invoice_id, d in zip(ids, drafts, strict=True):
-                for no, line in enumerate(d.lines, start=1):
-                    copy.write_row(
-                        (
-                            invoice_id,
-                            no,
-                            line.kind,
-                            line.description,
-                            line.start,
-                            line.end,
-                            line.quantity,
-                            line.unit,
-                            line.unit_price,
-                            line.net_grosze,
-                            line.vat_rate,
-                            d.estimated and line.kind != "subscription",
-                        )
-                    )
+            copy.write(_keyed(ids, (d.lines for d in drafts)))
         with cur.copy(f"COPY billed_readings ({_READING_COLUMNS}) FROM STDIN") as copy:
-            for invoice_id, d in zip(ids, drafts, strict=True):
-                for r in d.readings:
-                    copy.write_row(
-                        (
-                            invoice_id,
-                            r.meter_id,
-                            r.role,
-                            r.boundary,
-                            r.on_date,
-                            r.value_m3,
-                            r.source,
-                        )
-                    )
+            copy.write(_keyed(ids, (d.readings for d in drafts)))
         cur.execute(_BOOK_CHARGES, {"ids": "{" + listed + "}"})
         cur.execute(_WRITE_NOTICES, {"ids": "{" + listed + "}"})
     return issued
+
+
+def _keyed(keys: Iterable[int], rows: Iterable[tuple[str, ...]]) -> str:
+    """Each invoice's rows of COPY text, each started with the invoice's key."""
+    return "".join([f"{key}{row}" for key, own in zip(keys, rows, strict=True) for row in own])
 
 
 def _drafts_by_series(conn: Conn, invoice_ids: Sequence[int]) -> dict[str, list[int]]:
@@ -401,48 +474,6 @@ def _reserve_numbers(conn: Conn, series: str, year: int, count: int) -> int:
     ).fetchone()
     assert row is not None
     return int(row[0]) - count + 1
-
-
-def _stage(drafts: Sequence[InvoiceDraft]) -> _Staged:
-    staged = _Staged()
-    for key, d in enumerate(drafts):
-        staged.invoices.append(
-            (
-                key,
-                d.contract_id,
-                d.customer_id,
-                d.kind,
-                d.corrects_id,
-                d.series,
-                d.period.start,
-                d.period.end,
-                d.totals.net_grosze,
-                d.totals.vat_grosze,
-                d.estimated,
-            )
-        )
-        for no, line in enumerate(d.lines, start=1):
-            staged.lines.append(
-                (
-                    key,
-                    no,
-                    line.kind,
-                    line.description,
-                    line.start,
-                    line.end,
-                    line.quantity,
-                    line.unit,
-                    line.unit_price,
-                    line.net_grosze,
-                    line.vat_rate,
-                    d.estimated and line.kind != "subscription",
-                )
-            )
-        for r in d.readings:
-            staged.readings.append(
-                (key, r.meter_id, r.role, r.boundary, r.on_date, r.value_m3, r.source)
-            )
-    return staged
 
 
 def _create_staging(conn: Conn) -> None:

@@ -26,9 +26,9 @@ from types import TracebackType
 
 from billing_engine.db import Conn, connect, store_errors
 from billing_engine.issuing import (
-    InvoiceDraft,
     IssuedInvoice,
     NumberingMoved,
+    StagedInvoice,
     issue_expecting,
     issue_new,
 )
@@ -53,7 +53,7 @@ class Batch:
     """One batch of a run: its drafts and the readings held for review."""
 
     period: BillingPeriod
-    drafts: Sequence[InvoiceDraft]
+    drafts: Sequence[StagedInvoice]
     held: Sequence[Held]
 
 

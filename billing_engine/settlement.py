@@ -24,7 +24,13 @@ from billing_engine.db import Conn, connect
 from billing_engine.fastpath import FastResult, fast_drafts
 from billing_engine.inputs import ContractInputs, due_contracts, full_history, load_inputs
 from billing_engine.invoicing import invoice_lines, invoice_totals
-from billing_engine.issuing import BilledReading, InvoiceDraft, IssuedInvoice
+from billing_engine.issuing import (
+    BilledReading,
+    InvoiceDraft,
+    IssuedInvoice,
+    StagedInvoice,
+    stage,
+)
 from billing_engine.model import (
     BillingPeriod,
     BoundaryReading,
@@ -128,10 +134,10 @@ def _account(issued: Sequence[IssuedInvoice], summary: SettlementSummary) -> Non
     summary.estimated += sum(i.estimated for i in issued)
 
 
-def _account_dry(drafts: Sequence[InvoiceDraft], summary: SettlementSummary) -> None:
+def _account_dry(drafts: Sequence[StagedInvoice], summary: SettlementSummary) -> None:
     summary.issued += len(drafts)
     summary.estimated += sum(d.estimated for d in drafts)
-    summary.gross_grosze += sum(d.totals.gross_grosze for d in drafts)
+    summary.gross_grosze += sum(d.gross_grosze for d in drafts)
 
 
 def _due_work(
@@ -176,7 +182,7 @@ def _compute_batch(
     opts: RunOptions,
     now: datetime,
     summary: SettlementSummary,
-) -> tuple[list[InvoiceDraft], list[Held]]:
+) -> tuple[list[StagedInvoice], list[Held]]:
     """Drafts and holds of a batch: the fast path first, the full rules for the rest."""
     fast = (
         fast_drafts(conn, ids, period, tariffs, opts.rules, now, opts.series)
@@ -200,7 +206,7 @@ def _rules_batch(
     opts: RunOptions,
     now: datetime,
     summary: SettlementSummary,
-    drafts: list[InvoiceDraft],
+    drafts: list[StagedInvoice],
     held: list[Held],
 ) -> None:
     """Contracts outside the fast path, through the full per-contract rules."""
@@ -210,7 +216,7 @@ def _rules_batch(
     for cid in ids:
         outcome = _compute(inputs[cid], period, tariffs, opts, now, summary, needs_history=retry)
         if isinstance(outcome, InvoiceDraft):
-            drafts.append(outcome)
+            drafts.append(stage(outcome))
         elif isinstance(outcome, Held):
             held.append(outcome)
     if retry:
@@ -218,7 +224,7 @@ def _rules_batch(
         for item in retry:
             outcome = _compute(item, period, tariffs, opts, now, summary, needs_history=None)
             if isinstance(outcome, InvoiceDraft):
-                drafts.append(outcome)
+                drafts.append(stage(outcome))
             elif isinstance(outcome, Held):
                 held.append(outcome)
 

@@ -9,7 +9,7 @@ from datetime import date
 import psycopg
 
 from billing_engine.invoicing import invoice_totals
-from billing_engine.issuing import InvoiceDraft, IssuedInvoice, issue_new
+from billing_engine.issuing import InvoiceDraft, IssuedInvoice, issue_new, stage
 from billing_engine.model import BillingPeriod
 from billing_engine.pipeline import Batch, BatchWriter
 from billing_engine.settlement import RunOptions, settle
@@ -54,7 +54,7 @@ def _write_all(url: str, batches: list[list[InvoiceDraft]], between: object = No
             if callable(between):
                 between()
             for drafts in batches:
-                issued.extend(writer.write(Batch(OCTOBER, drafts, ())))
+                issued.extend(writer.write(Batch(OCTOBER, [stage(d) for d in drafts], ())))
             issued.extend(writer.finish())
     return len(issued)
 
