@@ -242,11 +242,12 @@ class _Templates:
         self.months = round_half_up(
             Decimal(period.months * period.days) / period.days, MONTH_QUANTUM
         )
-        self.fees: dict[tuple[TariffVersion, int], str] = {}
-        self.volumes: dict[tuple[TariffVersion, LineKind], LineTemplate] = {}
+        # Keyed by tariff id: a version's own hash would hash every price for every line.
+        self.fees: dict[tuple[int, int], str] = {}
+        self.volumes: dict[tuple[int, LineKind], LineTemplate] = {}
 
-    def _fee(self, version: TariffVersion, no: int) -> str:
-        row = self.fees.get((version, no))
+    def _fee(self, tariff_id: int, version: TariffVersion, no: int) -> str:
+        row = self.fees.get((tariff_id, no))
         if row is None:
             fee = version.subscription_fee_per_month
             line = InvoiceLine(
@@ -260,18 +261,18 @@ class _Templates:
                 fee * self.period.months,
                 version.vat_rate,
             )
-            row = self.fees[version, no] = line_row(no, line, False)
+            row = self.fees[tariff_id, no] = line_row(no, line, False)
         return row
 
-    def _volume(self, version: TariffVersion, kind: LineKind) -> LineTemplate:
-        template = self.volumes.get((version, kind))
+    def _volume(self, tariff_id: int, version: TariffVersion, kind: LineKind) -> LineTemplate:
+        template = self.volumes.get((tariff_id, kind))
         if template is None:
             p = self.period
             price = version.water_price_per_m3 if kind == "water" else version.sewage_price_per_m3
             line = InvoiceLine(
                 kind, self.texts[kind], p.start, p.end, ZERO, "m3", price, 0, version.vat_rate
             )
-            template = self.volumes[version, kind] = line_template(line, False)
+            template = self.volumes[tariff_id, kind] = line_template(line, False)
         return template
 
     def staged(
@@ -290,12 +291,13 @@ class _Templates:
         volume = end_m3 - start_m3 - ZERO
         lines = []
         if row.water:
-            lines.append(self._volume(version, "water").row(1, volume, water_net))
+            water = self._volume(row.tariff_id, version, "water")
+            lines.append(water.row(1, volume, water_net))
         if row.sewage:
             sewage_m3 = volume - ZERO - ZERO
-            sewage = self._volume(version, "sewage")
+            sewage = self._volume(row.tariff_id, version, "sewage")
             lines.append(sewage.row(len(lines) + 1, sewage_m3, sewage_net))
-        lines.append(self._fee(version, len(lines) + 1))
+        lines.append(self._fee(row.tariff_id, version, len(lines) + 1))
         meter = copy_text(row.meter_id)
         readings = (
             f"\t{meter}\tmain\tstart\t{p.start}\t{start_m3}\t{copy_text(row.start_source)}\n",

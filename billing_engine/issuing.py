@@ -18,6 +18,7 @@ ahead share it, so neither ever waits on numbers the other has written.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -32,6 +33,8 @@ from billing_engine.payments import settle_credit
 from meterflow.errors import BillingError
 
 InvoiceKind = Literal["regular", "correction"]
+# NULL in COPY's text format.
+NULL = "\\N"
 Boundary = Literal["start", "end"]
 
 
@@ -435,9 +438,40 @@ def _write(
             copy.write(_keyed(ids, (d.lines for d in drafts)))
         with cur.copy(f"COPY billed_readings ({_READING_COLUMNS}) FROM STDIN") as copy:
             copy.write(_keyed(ids, (d.readings for d in drafts)))
-        cur.execute(_BOOK_CHARGES, {"ids": "{" + listed + "}"})
-        cur.execute(_WRITE_NOTICES, {"ids": "{" + listed + "}"})
+        with cur.copy(f"COPY ledger_entries ({_LEDGER_COLUMNS}) FROM STDIN") as copy:
+            copy.write("".join([_charge_row(i, issue_date) for i in issued]))
+        with cur.copy("COPY outbox (kind, customer_id, dedup_key, payload) FROM STDIN") as copy:
+            copy.write("".join([_notice_row(i, d) for i, d in zip(issued, drafts, strict=True)]))
     return issued
+
+
+def _charge_row(invoice: IssuedInvoice, booked_on: date) -> str:
+    """The ledger entry of an issued invoice as COPY text: a charge, or a credit note."""
+    kind, due = ("credit_note", NULL) if invoice.gross_grosze < 0 else ("charge", invoice.due_date)
+    return (
+        f"{invoice.customer_id}\t{kind}\t{invoice.gross_grosze}\t{booked_on}\t{due}"
+        f"\t{invoice.invoice_id}\t{copy_text(invoice.invoice_no)}\n"
+    )
+
+
+def _notice_row(invoice: IssuedInvoice, draft: StagedInvoice) -> str:
+    """The ``invoice_issued`` notice of an issued invoice as COPY text."""
+    payload = json.dumps(
+        {
+            "invoice_id": invoice.invoice_id,
+            "invoice_no": invoice.invoice_no,
+            "kind": draft.kind,
+            "gross_gr": invoice.gross_grosze,
+            "due_date": invoice.due_date.isoformat(),
+            "period_start": draft.period.start.isoformat(),
+            "period_end": draft.period.end.isoformat(),
+            "estimated": draft.estimated,
+        }
+    )
+    return (
+        f"invoice_issued\t{invoice.customer_id}\tinvoice:{invoice.invoice_id}"
+        f"\t{copy_text(payload)}\n"
+    )
 
 
 def _keyed(keys: Iterable[int], rows: Iterable[tuple[str, ...]]) -> str:
@@ -515,6 +549,7 @@ _LINE_COLUMNS = (
     " net_gr, vat_rate, estimated"
 )
 _READING_COLUMNS = "invoice_id, meter_id, role, boundary, on_date, value_m3, source"
+_LEDGER_COLUMNS = "customer_id, kind, amount_gr, booked_on, due_date, invoice_id, reference"
 _INSERT_DRAFTS = """
 WITH fresh AS (
     SELECT s.* FROM stage_invoices s
