@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,6 +36,8 @@ from meterflow.errors import BillingError
 InvoiceKind = Literal["regular", "correction"]
 # NULL in COPY's text format.
 NULL = "\\N"
+# Text that is the same as a JSON string's content (no quote, backslash or control).
+_PLAIN = re.compile(r"[ -!#-\[\]-~]*")
 Boundary = Literal["start", "end"]
 
 
@@ -455,23 +458,24 @@ def _charge_row(invoice: IssuedInvoice, booked_on: date) -> str:
 
 
 def _notice_row(invoice: IssuedInvoice, draft: StagedInvoice) -> str:
-    """The ``invoice_issued`` notice of an issued invoice as COPY text."""
-    payload = json.dumps(
-        {
-            "invoice_id": invoice.invoice_id,
-            "invoice_no": invoice.invoice_no,
-            "kind": draft.kind,
-            "gross_gr": invoice.gross_grosze,
-            "due_date": invoice.due_date.isoformat(),
-            "period_start": draft.period.start.isoformat(),
-            "period_end": draft.period.end.isoformat(),
-            "estimated": draft.estimated,
-        }
+    """The ``invoice_issued`` notice of an issued invoice as COPY text (its payload is JSON
+    made by hand: json.dumps per invoice costs more than the rest of the row)."""
+    estimated = "true" if draft.estimated else "false"
+    payload = (
+        f'{{"invoice_id": {invoice.invoice_id}, "invoice_no": {_json_text(invoice.invoice_no)},'
+        f' "kind": "{draft.kind}", "gross_gr": {invoice.gross_grosze},'
+        f' "due_date": "{invoice.due_date}", "period_start": "{draft.period.start}",'
+        f' "period_end": "{draft.period.end}", "estimated": {estimated}}}'
     )
     return (
         f"invoice_issued\t{invoice.customer_id}\tinvoice:{invoice.invoice_id}"
         f"\t{copy_text(payload)}\n"
     )
+
+
+def _json_text(value: str) -> str:
+    """``value`` as a JSON string (quoted as json.dumps would, only when it has to be)."""
+    return f'"{value}"' if _PLAIN.fullmatch(value) else json.dumps(value)
 
 
 def _keyed(keys: Iterable[int], rows: Iterable[tuple[str, ...]]) -> str:
