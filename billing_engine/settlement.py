@@ -20,7 +20,7 @@ from typing import get_args
 from psycopg.types.json import Jsonb
 
 from billing_engine.consumption import consumption_for_period
-from billing_engine.db import Conn, connect
+from billing_engine.db import Conn, connect, id_array
 from billing_engine.fastpath import FastResult, fast_drafts
 from billing_engine.inputs import ContractInputs, due_contracts, full_history, load_inputs
 from billing_engine.invoicing import invoice_lines, invoice_totals
@@ -158,9 +158,9 @@ def _guard_any_readings(conn: Conn, work: Sequence[tuple[BillingPeriod, list[int
         row = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM contracts c JOIN meter_installations m"
             " USING (service_point_id) JOIN readings r ON r.meter_id = m.meter_id"
-            " WHERE c.contract_id = ANY(%s) AND r.quantity = 'volume'"
+            " WHERE c.contract_id = ANY(%s::bigint[]) AND r.quantity = 'volume'"
             " AND r.read_at >= %s AND r.read_at < %s)",
-            (ids, *_window(period)),
+            (id_array(ids), *_window(period)),
         ).fetchone()
         if row is not None and not row[0]:
             raise BillingError(
