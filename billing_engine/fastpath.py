@@ -133,8 +133,8 @@ def _common_case(conn: Conn, params: dict[str, object], window: timedelta) -> li
     rows = []
     for contract_id, customer_id, tariff_id, water, sewage, meter in candidates:
         opening = openings.get((contract_id, meter))
-        source, start_m3 = opening or ("remote", nearest.get((meter, params["s"])))
-        end_m3 = nearest.get((meter, params["e"]))
+        source, start_m3 = opening or ("remote", nearest.get((meter, False)))
+        end_m3 = nearest.get((meter, True))
         rows.append(
             _Row(
                 contract_id,
@@ -154,8 +154,9 @@ def _common_case(conn: Conn, params: dict[str, object], window: timedelta) -> li
 
 def _nearest(
     conn: Conn, params: dict[str, object], meters: list[str], window: timedelta
-) -> dict[tuple[str, object], Decimal]:
-    """{(meter, boundary): value} of the remote reading nearest each boundary in the window.
+) -> dict[tuple[str, bool], Decimal]:
+    """{(meter, at the end): value} of the remote reading nearest each boundary (the start,
+    the end) in the window.
 
     Looked for within half a day first: a meter read at least daily has a reading there, and
     the nearest in the window is then the nearest in that half day (ties included); only the
@@ -164,8 +165,8 @@ def _nearest(
     near = conn.execute(
         _NEAREST, {**params, "meters": text_array(meters), "win": min(HALF_DAY, window)}
     ).fetchall()
-    nearest: dict[tuple[str, object], Decimal] = {(r[0], r[1]): r[2] for r in near}
-    rest = [m for m in meters if (m, params["s"]) not in nearest or (m, params["e"]) not in nearest]
+    nearest: dict[tuple[str, bool], Decimal] = {(r[0], r[1]): r[2] for r in near}
+    rest = [m for m in meters if (m, False) not in nearest or (m, True) not in nearest]
     if rest:
         near = conn.execute(_NEAREST, {**params, "meters": text_array(rest)}).fetchall()
         nearest.update(((r[0], r[1]), r[2]) for r in near)
@@ -308,10 +309,12 @@ class _Templates:
         )
 
 
-def _near(at: str) -> str:
-    """Remote readings of the batch's meters in the window around ``at``."""
+def _near(at: str, end: bool) -> str:
+    """Remote readings of the batch's meters in the window around ``at`` (the end boundary
+    or the start), with their distance from it."""
     return (
-        f"SELECT r.meter_id, {at}::timestamptz AS at, r.read_at, r.value FROM readings r"
+        f"SELECT r.meter_id, {end} AS at_end, r.read_at, r.value,"
+        f" greatest(r.read_at - {at}, {at} - r.read_at) AS distance FROM readings r"
         f" WHERE r.meter_id = ANY(%(meters)s::text[]) AND {VOLUME}"
         f" AND r.read_at BETWEEN {at} - %(win)s AND {at} + %(win)s"
     )
@@ -338,9 +341,9 @@ HAVING count(*) = 1 AND bool_and(m.role = 'main' AND m.installed_on < %(ps)s
 # The remote reading nearest each boundary, the earlier one on a tie (as
 # ``consumption.find_boundary``).
 _NEAREST = f"""
-SELECT DISTINCT ON (meter_id, at) meter_id, at, value
-FROM ({_near("%(s)s")} UNION ALL {_near("%(e)s")}) x
-ORDER BY meter_id, at, greatest(read_at - at, at - read_at), read_at
+SELECT DISTINCT ON (meter_id, at_end) meter_id, at_end, value
+FROM ({_near("%(s)s", False)} UNION ALL {_near("%(e)s", True)}) x
+ORDER BY meter_id, at_end, distance, read_at
 """
 
 # The previous period's billed end at this period's start; a correction's end wins.
