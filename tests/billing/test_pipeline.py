@@ -122,3 +122,10 @@ def test_two_runs_of_one_series_at_once_keep_numbers_gapless(billing_db: str) ->
         thread.join()
     assert sorted(issued) == [40, 40]
     assert _state(billing_db) == (list(range(1, 81)), 80, 80, 80)
+
+
+def test_a_batch_with_nothing_to_issue_keeps_the_chain(billing_db: str) -> None:
+    make_fleet(billing_db, 10)
+    drafts = _drafts(billing_db)
+    assert _write_all(billing_db, [drafts[:4], [], drafts[4:7], [], [], drafts[7:]]) == 10
+    assert _state(billing_db) == (list(range(1, 11)), 10, 10, 10)
