@@ -9,6 +9,7 @@ e-mail whatever the row says and cannot be unsubscribed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -40,7 +41,12 @@ def link_secret(settings: Settings) -> str:
 
 def unsubscribe_token(secret: str, customer_id: int, kind: str, channel: str) -> str:
     """A signed token naming one customer, kind and channel."""
-    return str(URLSafeSerializer(secret, salt=SALT).dumps([customer_id, kind, channel]))
+    return str(_serializer(secret).dumps([customer_id, kind, channel]))
+
+
+@lru_cache(maxsize=8)
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=SALT)
 
 
 def read_unsubscribe_token(secret: str, token: str) -> Unsubscribe:
@@ -49,7 +55,7 @@ def read_unsubscribe_token(secret: str, token: str) -> Unsubscribe:
     Raises AuthError if the token was not signed with ``secret`` or is malformed.
     """
     try:
-        customer_id, kind, channel = URLSafeSerializer(secret, salt=SALT).loads(token)
+        customer_id, kind, channel = _serializer(secret).loads(token)
     except (BadSignature, ValueError, TypeError) as exc:
         raise AuthError("the unsubscribe link is invalid") from exc
     if channel not in CHANNEL_COLUMNS or not isinstance(customer_id, int):
