@@ -9,10 +9,19 @@ call, the result after it) with ``synchronous_commit = off``, which saves a disk
 message. An asynchronous commit is visible at once and survives a crash of the sender; only
 a crash of the PostgreSQL server can lose the last of them, and then every delivery of a dead
 worker claimed before the server's start counts as possibly sent.
+
+Marks (``Marks``): one statement per message commits the last result and the next 'sending'
+mark. A delivery's state is always exact; what a 'sent' result leaves for later is its row
+in ``notify_attempts`` and ``outbox.sent_at``, written for ``LOG_EVERY`` sent deliveries at
+once and before a lane's last mark of a batch. A 'sent' row keeps its worker's id, so
+recovery rewrites the log of a dead worker's sent deliveries that it had not written yet
+(while such rows exist the worker has a delivery in flight, which is how recovery finds it).
+Any other result (failed, dead, duplicate) is logged in its own statement, at once.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +32,8 @@ from psycopg.rows import TupleRow
 Conn = psycopg.Connection[TupleRow]
 # First key of the two-int advisory locks of sender workers ("notf").
 LOCK_SPACE = 0x6E6F7466
+# Sent deliveries of a lane whose attempt log (and outbox.sent_at) is written in one go.
+LOG_EVERY = 32
 
 _ROUTE = """
 WITH batch AS (
@@ -106,6 +117,42 @@ SELECT 1
 """
 _STATES = {"sent": "sent", "duplicate": "sent", "failed": "pending", "dead": "dead"}
 
+# The common case, one UPDATE of at most two rows: the previous delivery of the lane 'sent'
+# (it keeps worker_id until its attempt is logged: see the module's doc) and the next one
+# 'sending'. Both of one channel.
+_MARK = """
+UPDATE notify_deliveries
+SET status = CASE WHEN outbox_id = %(next_id)s::bigint THEN 'sending' ELSE 'sent' END,
+    attempts = attempts + CASE WHEN outbox_id = %(next_id)s::bigint THEN 1 ELSE 0 END,
+    provider_id = CASE WHEN outbox_id = %(next_id)s::bigint THEN provider_id
+                       ELSE %(provider_id)s::text END,
+    last_error = CASE WHEN outbox_id = %(next_id)s::bigint THEN last_error END,
+    updated_at = now()
+WHERE channel = %(channel)s::text AND outbox_id IN (%(sent_id)s::bigint, %(next_id)s::bigint)
+"""
+
+# The attempt rows and outbox.sent_at of sent deliveries, from the sender's memory. The
+# outbox rows are locked in id order: another worker may log the same notices' other channel.
+_LOG = """
+WITH sent AS (
+    SELECT * FROM unnest(%(log_ids)s::bigint[], %(log_attempts)s::int[],
+                         %(log_providers)s::text[], %(log_at)s::float8[])
+                  AS l(outbox_id, attempt, provider_id, at)
+), logged AS (
+    INSERT INTO notify_attempts (outbox_id, channel, attempt, status, provider_id, at)
+    SELECT outbox_id, %(channel)s::text, attempt, 'sent', provider_id, to_timestamp(at)
+    FROM sent
+), unsent AS (
+    SELECT o.outbox_id, to_timestamp(sent.at) AS at
+    FROM outbox o JOIN sent ON sent.outbox_id = o.outbox_id
+    WHERE o.sent_at IS NULL ORDER BY o.outbox_id FOR UPDATE OF o
+), delivered AS (
+    UPDATE outbox SET sent_at = unsent.at FROM unsent WHERE outbox.outbox_id = unsent.outbox_id
+)
+"""
+_MARK_AND_LOG = _LOG + _MARK
+_LOG_ONLY = _LOG + "SELECT 1"
+
 # A dead worker's delivery was never started if it is still 'claimed' and the database server
 # has not restarted since the claim; otherwise it may be in flight, or its later marks (not
 # synchronously committed) may have died with the server.
@@ -133,6 +180,22 @@ SELECT outbox_id, channel, attempts,
        CASE status WHEN 'pending' THEN 'failed' ELSE 'uncertain' END, last_error
 FROM moved
 RETURNING status
+"""
+
+# A dead worker's sent deliveries whose attempt it had not logged yet (see the module's doc).
+_ORPHANS_UNLOGGED = """
+WITH lost AS (
+    SELECT d.outbox_id, d.channel, d.attempts, d.provider_id, d.updated_at
+    FROM notify_deliveries d
+    WHERE d.worker_id = %(worker)s AND d.status = 'sent'
+      AND NOT EXISTS (SELECT 1 FROM notify_attempts a WHERE a.outbox_id = d.outbox_id
+                      AND a.channel = d.channel AND a.attempt = d.attempts)
+), logged AS (
+    INSERT INTO notify_attempts (outbox_id, channel, attempt, status, provider_id, at)
+    SELECT outbox_id, channel, attempts, 'sent', provider_id, updated_at FROM lost
+)
+UPDATE outbox SET sent_at = lost.updated_at
+FROM lost WHERE outbox.outbox_id = lost.outbox_id AND outbox.sent_at IS NULL
 """
 
 UNCERTAIN_NOTE = (
@@ -225,6 +288,72 @@ def advance(conn: Conn, outcome: Outcome | None, sending: Claimed | None) -> Non
     conn.execute(_ADVANCE, params)
 
 
+class Marks:
+    """One lane's marks for one channel on its own session (autocommit, ``synchronous_commit``
+    off).
+
+    ``start(item)`` commits, before the network call, the result of the last attempt (see
+    ``record``) and the item's 'sending' mark in one statement; ``close()`` commits what is
+    left. Sent results take the cheap path of the module's doc; other results are written
+    as ``advance`` does.
+    """
+
+    def __init__(self, conn: Conn, channel: str) -> None:
+        self.conn = conn
+        self.channel = channel
+        self._result: Outcome | None = None
+        self._unlogged: list[tuple[Outcome, float]] = []
+
+    def record(self, outcome: Outcome) -> None:
+        """The result of the last attempt (or of a delivery that could not be rendered)."""
+        if self._result is not None:
+            self._commit(None)
+        self._result = outcome
+        if outcome.status == "sent":
+            self._unlogged.append((outcome, time.time()))
+
+    def start(self, item: Claimed) -> None:
+        """Commit the last result and mark ``item`` as being sent."""
+        self._commit(item)
+
+    def close(self) -> None:
+        """Commit the last result and log every sent delivery not logged yet."""
+        self._commit(None)
+
+    def _commit(self, sending: Claimed | None) -> None:
+        outcome, self._result = self._result, None
+        # Logged at the latest with the lane's last mark: while a sent delivery is unlogged,
+        # its worker has a delivery in flight, which is how recovery finds it.
+        log = bool(self._unlogged) and (sending is None or len(self._unlogged) >= LOG_EVERY)
+        if outcome is not None and outcome.status != "sent":
+            if log:
+                self.conn.execute(_LOG_ONLY, self._log_params())
+            advance(self.conn, outcome, sending)
+        elif outcome is not None or sending is not None:
+            params: dict[str, object] = {
+                "channel": self.channel,
+                "next_id": sending.outbox_id if sending is not None else None,
+                "sent_id": outcome.outbox_id if outcome is not None else None,
+                "provider_id": outcome.provider_id if outcome is not None else None,
+            }
+            if log:
+                params.update(self._log_params())
+            self.conn.execute(_MARK_AND_LOG if log else _MARK, params)
+        elif log:
+            self.conn.execute(_LOG_ONLY, self._log_params())
+
+    def _log_params(self) -> dict[str, object]:
+        """The unlogged sent deliveries as the arrays of ``_LOG`` (and forget them)."""
+        sent, self._unlogged = self._unlogged, []
+        return {
+            "channel": self.channel,
+            "log_ids": [o.outbox_id for o, _ in sent],
+            "log_attempts": [o.attempt for o, _ in sent],
+            "log_providers": [o.provider_id for o, _ in sent],
+            "log_at": [at for _, at in sent],
+        }
+
+
 def release(conn: Conn, worker_id: int) -> None:
     """Give back deliveries claimed but not started (a worker stopping cleanly)."""
     with conn.transaction():
@@ -265,6 +394,7 @@ def recover(conn: Conn, me: int, resendable: Collection[str]) -> tuple[int, int]
                     "resend_note": RESEND_NOTE,
                     "uncertain_note": UNCERTAIN_NOTE,
                 }
+                conn.execute(_ORPHANS_UNLOGGED, params)
                 released += conn.execute(_ORPHANS_UNCLAIM, params).rowcount
                 for (status,) in conn.execute(_ORPHANS_SENDING, params).fetchall():
                     released += status == "failed"

@@ -2,10 +2,10 @@
 
 Nothing is sent twice across crashes: before each network call the delivery is marked
 'sending' in a committed transaction (together with the previous delivery's result, so one
-commit per message); after the call it is marked sent, retried later or dead. A worker
-killed between the call and the mark leaves a 'sending' row that recovery resolves
-(``store.recover``): SMS is sent again under the same idempotency key, which the gateway
-refuses as a duplicate; e-mail becomes 'uncertain' for staff instead of being resent.
+commit per message: ``store.Marks``); after the call it is marked sent, retried later or
+dead. A worker killed between the call and the mark leaves a 'sending' row that recovery
+resolves (``store.recover``): SMS is sent again under the same idempotency key, which the
+gateway refuses as a duplicate; e-mail becomes 'uncertain' for staff instead of being resent.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import secrets
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -211,37 +212,35 @@ class Worker:
         return bool(row and row[0])
 
     def _dispatch(self, channel: str, claimed: list[Claimed]) -> None:
-        """Send the claimed deliveries, split across the lanes."""
-        lanes = self._lanes
+        """Send the claimed deliveries; each lane takes the next one as soon as it is free."""
+        queue = deque(claimed)
         if self._pool is None:
-            self._send_all(lanes[0], channel, claimed)
+            self._send_all(self._lanes[0], channel, queue)
             return
-        parts = [(lane, claimed[i :: len(lanes)]) for i, lane in enumerate(lanes)]
-        futures = [self._pool.submit(self._send_all, lane, channel, part) for lane, part in parts]
+        futures = [self._pool.submit(self._send_all, lane, channel, queue) for lane in self._lanes]
         for future in futures:
             future.result()
 
-    def _send_all(self, lane: _Lane, name: str, claimed: list[Claimed]) -> None:
-        previous: Outcome | None = None
-        for item in claimed:
+    def _send_all(self, lane: _Lane, name: str, queue: deque[Claimed]) -> None:
+        marks = store.Marks(lane.conn, name)
+        while queue:
+            try:
+                item = queue.popleft()
+            except IndexError:  # another lane took the last one
+                break
             try:
                 message = self._message(item)
             except DeliveryError as exc:
-                self._commit(lane, previous)
-                previous = self._failure(item, item.attempts + 1, exc)
+                self._record(marks, self._failure(item, item.attempts + 1, exc))
                 continue
-            self._commit(lane, previous, sending=item)
-            previous = self._attempt(lane.channels[name], item, message)
-        self._commit(lane, previous)
+            marks.start(item)
+            self._record(marks, self._attempt(lane.channels[name], item, message))
+        marks.close()
 
-    def _commit(self, lane: _Lane, outcome: Outcome | None, sending: Claimed | None = None) -> None:
-        """One commit: the last attempt's result and the next delivery's 'sending' mark."""
-        if outcome is None and sending is None:
-            return
-        store.advance(lane.conn, outcome, sending)
-        if outcome is not None:
-            with self._count_lock:
-                self.counts.add(outcome)
+    def _record(self, marks: store.Marks, outcome: Outcome) -> None:
+        marks.record(outcome)
+        with self._count_lock:
+            self.counts.add(outcome)
 
     def _attempt(self, channel: Channel, item: Claimed, message: Outgoing) -> Outcome:
         attempt = item.attempts + 1

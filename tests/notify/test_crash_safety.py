@@ -19,6 +19,8 @@ from simulators.sms_gateway import SmsGateway
 from simulators.smtp_sink import SmtpSink
 from tests.notify.conftest import (
     ANNOUNCEMENT,
+    DEMAND,
+    MAIL_FROM,
     SECRET,
     add_customer,
     add_notice,
@@ -122,3 +124,67 @@ def test_after_a_database_restart_claims_of_dead_workers_count_as_maybe_sent(
         (after, "email"): ("sent", 1),
     }
     assert sink.count == 1 and len(gateway.messages) == 1
+
+
+# A sender whose e-mail channel kills the process right after its N-th send returns.
+_DYING_SENDER = """
+import os, signal, sys
+from billing_engine.notify.smtp import SmtpChannel, SmtpConfig
+from billing_engine.notify.worker import Worker, WorkerConfig
+
+url, port, after, sender = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+
+class Dying(SmtpChannel):
+    sent = 0
+
+    def send(self, message):
+        result = super().send(message)
+        Dying.sent += 1
+        if Dying.sent == after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+def channels():
+    return [Dying(SmtpConfig.from_url(f"smtp://127.0.0.1:{port}"), sender)]
+
+with Worker(url, channels, WorkerConfig(lanes=1)) as worker:
+    worker.run(once=True)
+"""
+
+
+def test_killed_in_the_middle_of_a_batch_the_attempt_log_is_rewritten(
+    notify_db: str, sink: SmtpSink, gateway: SmsGateway
+) -> None:
+    with psycopg.connect(notify_db) as conn:
+        customer = add_customer(conn, phone=None)
+        notices = [add_notice(conn, "payment_demand", customer, DEMAND) for _ in range(6)]
+    args = [notify_db, str(sink.port), "5", MAIL_FROM]
+    done = subprocess.run([sys.executable, "-c", _DYING_SENDER, *args], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert sink.count == 5
+    with psycopg.connect(notify_db) as conn:
+        # The four sent before the fifth wait for their attempt log (written in groups).
+        assert conn.execute("SELECT count(*) FROM notify_attempts").fetchone() == (0,)
+    states = deliveries(notify_db)
+    assert [states[(n, "email")][0] for n in notices] == ["sent"] * 4 + ["sending", "claimed"]
+
+    with make_worker(notify_db, sink, gateway) as worker:
+        assert (worker.counts.recovered, worker.counts.uncertain) == (1, 1)
+        worker.run(once=True)
+    ids = [f"<mf-{n}-email@mpwik.example>" for n in notices]
+    assert [sink.copies(message_id) for message_id in ids] == [1] * 6
+    states = deliveries(notify_db)
+    assert [states[(n, "email")] for n in notices] == [("sent", 1)] * 4 + [
+        ("uncertain", 1),
+        ("sent", 1),
+    ]
+    with psycopg.connect(notify_db) as conn:
+        log = conn.execute(
+            "SELECT a.outbox_id, a.attempt, a.status, a.provider_id, o.sent_at IS NOT NULL"
+            " FROM notify_attempts a JOIN outbox o USING (outbox_id) ORDER BY a.outbox_id"
+        ).fetchall()
+    assert log == [
+        *((n, 1, "sent", ids[i], True) for i, n in enumerate(notices[:4])),
+        (notices[4], 1, "uncertain", None, False),
+        (notices[5], 1, "sent", ids[5], True),
+    ]
