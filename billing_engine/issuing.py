@@ -402,44 +402,31 @@ def _write(
         ids = [int(i) for i in listed.split(",")]
         numbers = dict(firsts)
         issued = []
+        rows = []
+        tail = f"\t{NULL if run_id is None else run_id}\t{issued_at}\tissued\n"
+        for invoice_id, d in zip(ids, drafts, strict=True):
+            number = numbers[d.series]
+            numbers[d.series] = number + 1
+            gross = d.net_grosze + d.vat_grosze
+            corrects = NULL if d.corrects_id is None else d.corrects_id
+            rows.append(
+                f"{invoice_id}\t{d.contract_id}\t{d.customer_id}\t{d.kind}\t{corrects}"
+                f"\t{copy_text(d.series)}\t{year}\t{number}\t{d.period.start}\t{d.period.end}"
+                f"\t{issue_date}\t{due}\t{d.net_grosze}\t{d.vat_grosze}\t{gross}"
+                f"\t{'t' if d.estimated else 'f'}{tail}"
+            )
+            issued.append(
+                IssuedInvoice(
+                    invoice_id,
+                    f"{d.series}/{number}/{year}",
+                    d.customer_id,
+                    gross,
+                    due,
+                    d.estimated,
+                )
+            )
         with cur.copy(f"COPY invoices ({_INVOICE_COLUMNS}) FROM STDIN") as copy:
-            for invoice_id, d in zip(ids, drafts, strict=True):
-                number = numbers[d.series]
-                numbers[d.series] = number + 1
-                gross = d.net_grosze + d.vat_grosze
-                copy.write_row(
-                    (
-                        invoice_id,
-                        d.contract_id,
-                        d.customer_id,
-                        d.kind,
-                        d.corrects_id,
-                        d.series,
-                        year,
-                        number,
-                        d.period.start,
-                        d.period.end,
-                        issue_date,
-                        due,
-                        d.net_grosze,
-                        d.vat_grosze,
-                        gross,
-                        d.estimated,
-                        run_id,
-                        issued_at,
-                        "issued",
-                    )
-                )
-                issued.append(
-                    IssuedInvoice(
-                        invoice_id,
-                        f"{d.series}/{number}/{year}",
-                        d.customer_id,
-                        gross,
-                        due,
-                        d.estimated,
-                    )
-                )
+            copy.write("".join(rows))
         with cur.copy(f"COPY invoice_lines ({_LINE_COLUMNS}) FROM STDIN") as copy:
             copy.write(_keyed(ids, (d.lines for d in drafts)))
         with cur.copy(f"COPY billed_readings ({_READING_COLUMNS}) FROM STDIN") as copy:
