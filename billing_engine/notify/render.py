@@ -72,6 +72,11 @@ def _when(value: object) -> str:
     return instant.astimezone(WARSAW).strftime("%d.%m.%Y %H:%M")
 
 
+def _sms_text(text: str) -> str:
+    # Plain spaces only: a no-break space is outside GSM-7 and doubles the SMS cost.
+    return " ".join(text.split())
+
+
 def _part(module: jinja2.environment.TemplateModule, name: str) -> str:
     """A part a template sets; Markup (already escaped) in the HTML environment."""
     return str(getattr(module, name))
@@ -103,6 +108,31 @@ class Renderer:
     def kinds(self, language: str = "pl") -> list[str]:
         """Every kind with a template in ``language``."""
         return sorted(p.stem for p in (TEMPLATES / language).glob("[a-z]*.j2"))
+
+    def render_sms(
+        self,
+        kind: str,
+        language: str,
+        payload: Mapping[str, Any],
+        customer: Mapping[str, Any] | None = None,
+    ) -> tuple[str, str]:
+        """The subject and the SMS text of notice ``kind``, without the e-mail parts.
+
+        Raises DeliveryError (permanent) as ``render`` does.
+        """
+        lang = language if language in LANGUAGES else "pl"
+        context = {
+            "p": payload,
+            "customer": customer or {"name": "", "customer_no": ""},
+            "attached": False,
+            "unsubscribe_url": None,
+        }
+        try:
+            plain = self._plain.get_template(f"{lang}/{kind}.j2").make_module(context)
+            subject = ONE_LINE.sub(" ", _part(plain, "subject")).strip()
+            return subject, _sms_text(_part(plain, "sms"))
+        except (jinja2.TemplateError, ValueError, KeyError, TypeError) as exc:
+            raise DeliveryError(f"cannot render {kind} in {lang}: {exc}", permanent=True) from exc
 
     def render(
         self,
@@ -143,6 +173,5 @@ class Renderer:
             subject=subject,
             text=_part(text_page, "text").strip() + "\n",
             html=_part(html_page, "html").strip() + "\n",
-            # Plain spaces only: a no-break space is outside GSM-7 and doubles the SMS cost.
-            sms=" ".join(_part(plain, "sms").split()),
+            sms=_sms_text(_part(plain, "sms")),
         )

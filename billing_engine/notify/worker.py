@@ -262,14 +262,17 @@ class Worker:
 
     def _message(self, item: Claimed) -> Outgoing:
         """Render a claimed delivery. Raises DeliveryError if it cannot be rendered."""
+        customer = {"name": item.customer_name or "", "customer_no": item.customer_no or ""}
+        if item.channel == "sms":
+            subject, text = self.renderer.render_sms(
+                item.kind, item.language, item.payload, customer
+            )
+            return Outgoing(item.key, item.address, subject, text)
         url = self._unsubscribe_url(item)
         attachments = self._attachments(item)
-        customer = {"name": item.customer_name or "", "customer_no": item.customer_no or ""}
         rendered = self.renderer.render(
             item.kind, item.language, item.payload, customer, url, bool(attachments)
         )
-        if item.channel == "sms":
-            return Outgoing(item.key, item.address, rendered.subject, rendered.sms)
         headers: tuple[tuple[str, str], ...] = ()
         if url is not None:
             headers = (

@@ -71,6 +71,15 @@ def test_kind_renders_all_parts(kind: str, language: str) -> None:
     assert (URL + "&u=1") in notice.text
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind", sorted(PAYLOADS))
+def test_the_sms_alone_renders_as_in_the_whole_notice(kind: str, language: str) -> None:
+    customer = {"name": "Jan <Kowalski> & syn", "customer_no": "K1"}
+    notice = renderer.render(kind, language, PAYLOADS[kind], customer, URL)
+    sms = renderer.render_sms(kind, language, PAYLOADS[kind], customer)
+    assert sms == (notice.subject, notice.sms)
+
+
 def test_money_dates_and_instants_are_shown_the_polish_way() -> None:
     notice = renderer.render("invoice_issued", "pl", PAYLOADS["invoice_issued"])
     assert notice.subject == "e-faktura FV/12/2026: 1\u00a0234,56\u00a0zł do 01.12.2026"
