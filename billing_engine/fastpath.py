@@ -29,9 +29,9 @@ from billing_engine.invoicing import DESCRIPTIONS, MONTH_QUANTUM
 from billing_engine.issuing import (
     LineTemplate,
     StagedInvoice,
-    copy_text,
     line_row,
     line_template,
+    reading_row,
 )
 from billing_engine.model import (
     ACTUAL_SOURCES,
@@ -299,10 +299,9 @@ class _Templates:
             sewage = self._volume(row.tariff_id, version, "sewage")
             lines.append(sewage.row(len(lines) + 1, sewage_m3, sewage_net))
         lines.append(self._fee(row.tariff_id, version, len(lines) + 1))
-        meter = copy_text(row.meter_id)
         readings = (
-            f"\t{meter}\tmain\tstart\t{p.start}\t{start_m3}\t{copy_text(row.start_source)}\n",
-            f"\t{meter}\tmain\tend\t{self.end_day}\t{end_m3}\tremote\n",
+            reading_row(row.meter_id, "main", "start", p.start, start_m3, row.start_source),
+            reading_row(row.meter_id, "main", "end", self.end_day, end_m3, "remote"),
         )
         return StagedInvoice(
             row.contract_id, row.customer_id, p, net, vat, tuple(lines), readings, series=series

@@ -122,7 +122,10 @@ def stage(draft: InvoiceDraft) -> StagedInvoice:
             line_row(no, line, estimated and line.kind != "subscription")
             for no, line in enumerate(draft.lines, start=1)
         ),
-        tuple(reading_row(r) for r in draft.readings),
+        tuple(
+            reading_row(r.meter_id, r.role, r.boundary, r.on_date, r.value_m3, r.source)
+            for r in draft.readings
+        ),
         estimated,
         draft.kind,
         draft.corrects_id,
@@ -158,11 +161,13 @@ def line_row(no: int, line: InvoiceLine, estimated: bool) -> str:
     return line_template(line, estimated).row(no, line.quantity, line.net_grosze)
 
 
-def reading_row(r: BilledReading) -> str:
+def reading_row(
+    meter_id: str, role: str, boundary: Boundary, on_date: date, value_m3: Decimal, source: str
+) -> str:
     """A ``billed_readings`` row of COPY text, after its invoice id."""
     return (
-        f"\t{copy_text(r.meter_id)}\t{copy_text(r.role)}\t{r.boundary}\t{r.on_date}"
-        f"\t{r.value_m3}\t{copy_text(r.source)}\n"
+        f"\t{copy_text(meter_id)}\t{copy_text(role)}\t{boundary}\t{on_date}\t{value_m3}"
+        f"\t{copy_text(source)}\n"
     )
 
 
