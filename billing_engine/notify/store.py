@@ -13,10 +13,11 @@ worker claimed before the server's start counts as possibly sent.
 Marks (``Marks``): one statement per message commits the last result and the next 'sending'
 mark. A delivery's state is always exact; what a 'sent' result leaves for later is its row
 in ``notify_attempts`` and ``outbox.sent_at``, written for ``LOG_EVERY`` sent deliveries at
-once and before a lane's last mark of a batch. A 'sent' row keeps its worker's id, so
+once and at the latest with a lane's last mark of a batch. A 'sent' row keeps its worker's
+id, so
 recovery rewrites the log of a dead worker's sent deliveries that it had not written yet
 (while such rows exist the worker has a delivery in flight, which is how recovery finds it).
-Any other result (failed, dead, duplicate) is logged in its own statement, at once.
+Any other result (failed, dead, duplicate) is logged at once (``advance``).
 """
 
 from __future__ import annotations
