@@ -14,9 +14,9 @@ Marks (``Marks``): one statement per message commits the last result and the nex
 mark. A delivery's state is always exact; what a 'sent' result leaves for later is its row
 in ``notify_attempts`` and ``outbox.sent_at``, written for ``LOG_EVERY`` sent deliveries at
 once and at the latest with a lane's last mark of a batch. A 'sent' row keeps its worker's
-id, so
-recovery rewrites the log of a dead worker's sent deliveries that it had not written yet
-(while such rows exist the worker has a delivery in flight, which is how recovery finds it).
+id, so recovery rewrites the log of a dead worker's sent deliveries that it had not written
+yet (while such rows exist the worker has a delivery in flight: that is how recovery finds
+it).
 Any other result (failed, dead, duplicate) is logged at once (``advance``).
 """
 
