@@ -22,6 +22,7 @@ import pytest
 
 from billing_engine.db import Conn
 from portal.passwords import Hasher
+from tests.payments.helpers import fresh_database
 
 PASSWORD = "Kran-Wodny-2026!"
 SERIES = "P" + uuid.uuid4().hex[:6].upper()
@@ -32,16 +33,8 @@ _FAST = Hasher("fast")
 @pytest.fixture(scope="session")
 def payments_db(migrated_db: str) -> Iterator[str]:
     """A freshly migrated database for the payment tests; returns its URL."""
-    from schemas.migrate import migrate
-
-    base = migrated_db.rsplit("/", 1)[0]
-    name = f"mf_pay_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    migrate(f"{base}/{name}")
-    yield f"{base}/{name}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+    with fresh_database(migrated_db, "mf_pay") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ on every start without booking anything twice."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from billing_engine.bank.demo import seed_demo_statement
 from billing_engine.bank.importer import unmatched
 from billing_engine.db import Conn
-from tests.payments.helpers import payments_of
+from tests.payments.helpers import fresh_database, payments_of
 from tests.payments.test_statements import PREFIX, SORT_CODE
 
 MakeInvoice = Callable[[int, int, date], tuple[int, int]]
@@ -25,16 +24,8 @@ TODAY = date(2026, 11, 23)
 @pytest.fixture
 def demo_db(migrated_db: str) -> Iterator[str]:
     """A migrated database of this test alone (the demo reads every issued invoice)."""
-    from schemas.migrate import migrate
-
-    base = migrated_db.rsplit("/", 1)[0]
-    name = f"mf_demo_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    migrate(f"{base}/{name}")
-    yield f"{base}/{name}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+    with fresh_database(migrated_db, "mf_demo") as url:
+        yield url
 
 
 @pytest.fixture
