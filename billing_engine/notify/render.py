@@ -77,6 +77,23 @@ def _sms_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def _context(
+    language: str,
+    payload: Mapping[str, Any],
+    customer: Mapping[str, Any] | None,
+    unsubscribe_url: str | None = None,
+    attached: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """The template language (Polish unless ``language`` has templates) and context."""
+    lang = language if language in LANGUAGES else "pl"
+    return lang, {
+        "p": payload,
+        "customer": customer or {"name": "", "customer_no": ""},
+        "attached": attached,
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
 def _part(module: jinja2.environment.TemplateModule, name: str) -> str:
     """A part a template sets; Markup (already escaped) in the HTML environment."""
     return str(getattr(module, name))
@@ -120,13 +137,7 @@ class Renderer:
 
         Raises DeliveryError (permanent) as ``render`` does.
         """
-        lang = language if language in LANGUAGES else "pl"
-        context = {
-            "p": payload,
-            "customer": customer or {"name": "", "customer_no": ""},
-            "attached": False,
-            "unsubscribe_url": None,
-        }
+        lang, context = _context(language, payload, customer)
         try:
             plain = self._plain.get_template(f"{lang}/{kind}.j2").make_module(context)
             subject = ONE_LINE.sub(" ", _part(plain, "subject")).strip()
@@ -148,13 +159,7 @@ class Renderer:
         Raises DeliveryError (permanent) if there is no template or the payload lacks a
         field the template needs.
         """
-        lang = language if language in LANGUAGES else "pl"
-        context = {
-            "p": payload,
-            "customer": customer or {"name": "", "customer_no": ""},
-            "attached": attached,
-            "unsubscribe_url": unsubscribe_url,
-        }
+        lang, context = _context(language, payload, customer, unsubscribe_url, attached)
         try:
             plain = self._plain.get_template(f"{lang}/{kind}.j2").make_module(context)
             html = self._html.get_template(f"{lang}/{kind}.j2").make_module(context)
